@@ -1,0 +1,133 @@
+#pragma once
+// The archive: originals store + sharded Xapian index + checkpoints, in one directory.
+//
+// Docno d lives in shard (d-1) % N as shard-local docid (d-1)/N + 1, which is exactly
+// how Xapian numbers documents of N databases searched together, so the combined
+// Xapian::Database's docid *is* the docno.
+#include <xapian.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "index/store/pack_store.hpp"
+#include "index/util/result.hpp"
+#include "index/util/sha256.hpp"
+
+namespace mv::index {
+
+// Where a message was seen.
+struct Location {
+    std::string source;   // source name, "import" for local import
+    std::string mailbox;
+    std::string folder;
+    std::string server_id;  // IMAP UID, POP3 UIDL, Graph id, file name
+    bool operator==(const Location&) const = default;
+};
+
+enum class OpenMode { read, write };
+
+struct ArchiveOptions {
+    std::string stemmer = "english";  // "none" disables stemming
+    unsigned shards = 2;              // only used when the archive is created
+};
+
+struct DigestHash {
+    std::size_t operator()(const Digest& d) const noexcept {
+        std::size_t h;
+        static_assert(sizeof(h) <= sizeof(Digest));
+        std::memcpy(&h, d.data(), sizeof(h));
+        return h;
+    }
+};
+
+class Archive {
+  public:
+    // Creates the directory on first write. A second writer gets Error::Kind::locked.
+    static Result<std::unique_ptr<Archive>> open(const std::filesystem::path& dir, OpenMode mode,
+                                                 const ArchiveOptions& options = {});
+    ~Archive();
+    Archive(const Archive&) = delete;
+    Archive& operator=(const Archive&) = delete;
+
+    const std::filesystem::path& dir() const { return dir_; }
+    const std::string& stemmer() const { return stemmer_; }
+    unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
+
+    // ---- reading (any mode) ----
+    // All shards as one database; docids are docnos. Reopened on each call in read mode.
+    Xapian::Database database() const;
+    std::uint64_t document_count() const;
+    std::optional<Xapian::Document> document(std::uint64_t docno) const;
+    Result<std::string> read_original(std::uint64_t docno) const;  // decompressed bytes
+    Result<std::string> read_original(const StoredRef& ref) const;
+    std::string metadata(const std::string& key) const;  // committed value or ""
+    std::vector<std::pair<std::string, std::string>> metadata_with_prefix(const std::string& prefix) const;
+    PackStore& store() { return *store_; }
+    const PackStore& store() const { return *store_; }
+
+    // ---- writing (write mode). Thread safety as noted per call. ----
+    // Serial stage: the docno of an archived message with this dedupe key, committed or pending.
+    std::optional<std::uint64_t> find_duplicate(const Digest& dedupe_key);
+    // Serial stage: reserves a new docno for `dedupe_key` (registered as pending).
+    std::uint64_t allocate_docno(const Digest& dedupe_key);
+    // Serial stage: appends the compressed original; durable at the next commit.
+    Result<StoredRef> store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
+                                     std::string_view compressed, std::string_view meta_json);
+    // Any thread: indexes a new document (moved, never copied).
+    Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc);
+    // Any thread: records another place where an archived message was seen. No-op if known.
+    Result<void> add_location(std::uint64_t docno, const Location& where);
+    // Any thread: a key/value to commit with the next commit (checkpoints, last-sync records).
+    void set_metadata(const std::string& key, const std::string& value);
+    // Serial stage: makes originals durable, then commits every shard with pending metadata.
+    Result<void> commit();
+    std::uint64_t uncommitted() const { return uncommitted_; }
+
+  private:
+    struct Shard {
+        std::unique_ptr<Xapian::WritableDatabase> wdb;
+        std::unique_ptr<Xapian::Database> rdb;
+        std::mutex mu;
+        std::unordered_map<std::uint64_t, std::vector<Location>> early_locations;  // dup seen before add
+    };
+    Archive() = default;
+    Shard& shard_of(std::uint64_t docno) { return *shards_[(docno - 1) % shards_.size()]; }
+    Xapian::docid local_id(std::uint64_t docno) const { return static_cast<Xapian::docid>((docno - 1) / shards_.size() + 1); }
+    Result<void> recover_store();
+
+    std::filesystem::path dir_;
+    OpenMode mode_ = OpenMode::read;
+    std::string stemmer_;
+    int lock_fd_ = -1;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::unique_ptr<PackStore> store_;
+    std::uint64_t next_docno_ = 1;
+    std::uint64_t uncommitted_ = 0;
+
+    std::mutex pending_mu_;
+    std::unordered_map<Digest, std::uint64_t, DigestHash> pending_;   // this run, until committed
+    std::vector<Digest> added_since_commit_;
+    std::vector<std::pair<std::string, std::string>> pending_meta_;
+    std::unique_ptr<Xapian::Database> committed_;  // snapshot for dedupe lookups
+};
+
+// Xapian throws its own hierarchy; this guard turns it into an Error.
+template <typename F>
+auto xapian_guard(F&& f, std::string_view what) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Xapian::DatabaseLockError& e) {
+        return fail(Error::Kind::locked, std::string(what) + ": archive is locked by another writer");
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, std::string(what) + ": " + e.get_msg());
+    }
+}
+
+}  // namespace mv::index

@@ -1,0 +1,54 @@
+#pragma once
+// mailvault.toml: archive, links, sources, smtp, users, serve (see DESIGN.md).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "index/util/result.hpp"
+
+namespace mv {
+
+// One [[source]] table; each source type reads the keys it knows through `get_*`.
+struct SourceConfig {
+    std::string name;
+    std::string type;  // graph | imap | pop3 | maildir | mbox
+    std::map<std::string, std::string> strings;              // scalar keys as text
+    std::map<std::string, std::vector<std::string>> lists;   // array keys
+
+    std::string get(const std::string& key, const std::string& fallback = "") const;
+    std::vector<std::string> get_list(const std::string& key, std::vector<std::string> fallback = {}) const;
+    Result<long> get_int(const std::string& key, long fallback) const;
+    Result<bool> get_bool(const std::string& key, bool fallback) const;
+    // Resolves `<base>_env`, `<base>_file`, then `<base>`; the value is never logged.
+    // Error names the key, never the value.
+    Result<std::string> secret(const std::string& base) const;
+};
+
+struct UserConfig {
+    std::string name;
+    std::string password_hash;
+    std::vector<std::string> mailboxes;
+};
+
+struct Config {
+    std::filesystem::path file;  // empty when no config was read
+    std::string archive_path;
+    std::string stemmer = "english";
+    std::string links_base_url = "http://127.0.0.1:8025";
+    std::string links_template = "{base_url}/m/{docno}";
+    std::string links_title_field;
+    std::vector<SourceConfig> sources;
+    std::optional<SourceConfig> smtp;  // same accessors; name "smtp"
+    std::vector<UserConfig> users;
+    std::string serve_listen = "127.0.0.1:8025";
+    std::string serve_cert, serve_key;
+
+    const SourceConfig* source(const std::string& name) const;
+};
+
+// Parses a TOML file; errors name the file, line and key.
+Result<Config> load_config(const std::filesystem::path& file);
+
+}  // namespace mv

@@ -1,0 +1,58 @@
+#pragma once
+// Builds the Xapian document for a parsed message. The indexing contract:
+//
+// - Text is folded (text::fold) before the TermGenerator; TermGenerator runs with the
+//   archive's stemmer (STEM_SOME: Z-prefixed stems beside exact terms) and FLAG_CJK_NGRAM.
+// - Prefixed text fields (schema::k_fields, kind text) carry positions: F from, T to, C cc,
+//   XBCC bcc, S subject, B body (incl. text of text-like attachments), XA attachment names.
+// - Fields with in_free_text are ALSO indexed without prefix (with positions). The body is
+//   only under "B": a query's free words must search prefixes "" and "B".
+// - Boolean terms (exact, folded, no positions): XMB<mailbox>, XFD<folder>, XSR<source>,
+//   XMID<message-id without <>, lowercased>, XHASattachment, Q<hex dedupe key>, XSHA<hex sha>.
+//   Folder labels are the full path ("Inbox/Projects"); each ancestor path is added too.
+// - Values: schema::k_slot_date (sortable_serialise(UTC seconds)), k_slot_size
+//   (sortable_serialise(raw bytes)), k_slot_location (StoredRef::encode()), k_slot_sha256.
+// - Document data: JSON, see DocData.
+#include <xapian.h>
+
+#include <string>
+#include <vector>
+
+#include "index/archive.hpp"
+#include "index/mime/message.hpp"
+#include "index/util/sha256.hpp"
+
+namespace mv::index {
+
+// What a result line needs without reading the original (document data, JSON).
+struct DocData {
+    std::string message_id;
+    std::int64_t date = 0;
+    std::string from;
+    std::vector<std::string> to, cc;
+    std::string subject;
+    std::uint64_t size = 0;
+    std::string sha256;  // hex
+    std::vector<Attachment> attachments;
+    std::vector<Location> locations;
+    bool broken = false;
+
+    std::string to_json() const;
+    static DocData from_json(const std::string& s);  // tolerant: missing keys stay default
+};
+
+class DocumentBuilder {
+  public:
+    explicit DocumentBuilder(const std::string& stemmer);  // "none" or "" = no stemming
+    // Builds terms, values (except location) and data. Thread-compatible: one per thread.
+    Xapian::Document build(const ParsedMessage& msg, const Location& where, const Digest& sha,
+                           const Digest& dedupe_key, std::uint64_t raw_size);
+
+  private:
+    Xapian::TermGenerator tg_;
+};
+
+// Terms added for a location (mailbox/folder/source), shared by build() and add_location().
+void add_location_terms(Xapian::Document& doc, const Location& where);
+
+}  // namespace mv::index

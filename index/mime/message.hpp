@@ -1,0 +1,36 @@
+#pragma once
+// What MIME parsing extracts from one message, all text as UTF-8.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mv::index {
+
+struct Attachment {
+    std::string filename;      // decoded (RFC 2047/2231), may be empty
+    std::string content_type;  // "application/pdf"
+    std::uint64_t size = 0;    // decoded bytes
+};
+
+struct ParsedMessage {
+    std::string message_id;    // without angle brackets; empty if absent
+    std::string subject;
+    std::string from;          // display form "Name <addr>"
+    std::vector<std::string> to, cc, bcc;  // display forms
+    std::string from_text, to_text, cc_text, bcc_text;  // names + addresses for indexing
+    std::int64_t date = 0;     // seconds since epoch, UTC
+    bool date_from_header = false;
+    std::string body_text;     // text/plain parts, and HTML reduced to text
+    std::vector<Attachment> attachments;
+    std::string attachment_text;  // text-like attachments, capped
+    std::vector<std::string> defects;  // what was wrong but tolerated
+    bool broken = false;       // could not be parsed as MIME; fields are best effort
+};
+
+struct ParseLimits {
+    std::size_t max_body_text = 4 << 20;        // indexed text per message
+    std::size_t max_attachment_text = 1 << 20;  // indexed text from attachments
+    int max_depth = 32;                         // nesting of multiparts and message/rfc822
+};
+
+}  // namespace mv::index

@@ -1,0 +1,57 @@
+#pragma once
+// The one table of Xapian term prefixes and value slots; every layer reads it from here.
+#include <array>
+#include <string_view>
+
+namespace mv::schema {
+
+enum class FieldKind { text, boolean };
+
+struct Field {
+    std::string_view name;    // query field, e.g. "from"
+    std::string_view prefix;  // Xapian term prefix
+    FieldKind kind;
+    bool in_free_text;        // also indexed without prefix, so plain words find it
+};
+
+// Text fields are indexed with positions (phrases work); boolean ones as whole terms.
+inline constexpr std::array k_fields{
+    Field{"from", "F", FieldKind::text, true},
+    Field{"to", "T", FieldKind::text, true},
+    Field{"cc", "C", FieldKind::text, true},
+    Field{"bcc", "XBCC", FieldKind::text, true},
+    Field{"subject", "S", FieldKind::text, true},
+    Field{"body", "B", FieldKind::text, false},  // free words search "B" as well as ""
+    Field{"attachment", "XA", FieldKind::text, true},
+    Field{"mailbox", "XMB", FieldKind::boolean, false},
+    Field{"folder", "XFD", FieldKind::boolean, false},
+    Field{"source", "XSR", FieldKind::boolean, false},
+    Field{"msgid", "XMID", FieldKind::boolean, false},
+    Field{"has", "XHAS", FieldKind::boolean, false},
+};
+
+// Unique terms (not query fields).
+inline constexpr std::string_view k_dedupe_prefix = "Q";   // Q<hex of dedupe key>
+inline constexpr std::string_view k_sha_prefix = "XSHA";   // XSHA<hex sha256 of original>
+inline constexpr std::string_view k_broken_term = "XSTATEbroken";
+
+// Value slots.
+enum Slot : unsigned {
+    k_slot_date = 0,       // sortable_serialise(seconds since epoch, UTC)
+    k_slot_size = 1,       // sortable_serialise(raw bytes)
+    k_slot_location = 2,   // originals store location (binary)
+    k_slot_sha256 = 3,     // raw SHA-256 of the original (32 bytes)
+};
+
+constexpr const Field* field(std::string_view name) {
+    for (const auto& f : k_fields)
+        if (f.name == name) return &f;
+    return nullptr;
+}
+
+constexpr std::string_view prefix_of(std::string_view name) {
+    const Field* f = field(name);
+    return f ? f->prefix : std::string_view{};
+}
+
+}  // namespace mv::schema

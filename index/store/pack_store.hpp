@@ -1,0 +1,79 @@
+#pragma once
+// Append-only pack segments of zstd-compressed originals, one fsync per batch.
+//
+// Record: 64-byte header (magic "MVR1", type, docno, sha256, raw size, meta and payload
+// lengths), then `meta` (JSON: where it was seen), then `payload` (one zstd frame of the
+// original). Records are self-describing, so `reindex` can rebuild the index from packs.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "index/util/result.hpp"
+#include "index/util/sha256.hpp"
+
+namespace mv::index {
+
+struct StoredRef {
+    std::uint32_t segment = 0;
+    std::uint64_t offset = 0;        // of the record header
+    std::uint32_t payload_size = 0;  // compressed bytes
+    std::uint64_t raw_size = 0;
+    std::string encode() const;      // 24 bytes, for a Xapian value slot
+    static std::optional<StoredRef> decode(std::string_view s);
+};
+
+enum class RecordType : std::uint8_t { original = 1, location = 2 };
+
+struct RecordHeader {
+    RecordType type = RecordType::original;
+    std::uint64_t docno = 0;
+    Digest sha{};
+    std::uint64_t raw_size = 0;
+    std::uint32_t meta_size = 0;
+    std::uint32_t payload_size = 0;
+};
+
+inline constexpr std::size_t k_record_header_size = 64;
+inline constexpr std::uint64_t k_segment_limit = 1ull << 30;
+
+class PackStore {
+  public:
+    static Result<std::unique_ptr<PackStore>> open(const std::filesystem::path& dir, bool writable);
+    ~PackStore();
+
+    // Not thread safe: one serial stage appends.
+    Result<StoredRef> append(const RecordHeader& header, std::string_view meta, std::string_view payload);
+    Result<void> sync();  // fsync the open segment (and directory when a segment was created)
+    // Current end of data, as (segment, size); recorded with each index commit.
+    std::pair<std::uint32_t, std::uint64_t> end() const { return {segment_, size_}; }
+    // Drops bytes past `end` (uncommitted appends of a crashed run) and later segments.
+    Result<void> truncate_to(std::uint32_t segment, std::uint64_t size);
+
+    // Thread safe.
+    Result<std::string> read_payload(const StoredRef& ref) const;  // compressed bytes
+    // Walks every record in order; stops early when `fn` returns false.
+    Result<void> scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view meta)>& fn) const;
+    std::uint64_t total_bytes() const;
+
+  private:
+    PackStore() = default;
+    std::filesystem::path segment_path(std::uint32_t n) const;
+    Result<void> open_segment(std::uint32_t n);
+
+    std::filesystem::path dir_;
+    bool writable_ = false;
+    int fd_ = -1;
+    std::uint32_t segment_ = 1;
+    std::uint64_t size_ = 0;
+    bool dir_dirty_ = false;
+};
+
+// zstd helpers (level 3; thread-local contexts).
+std::string zstd_compress(std::string_view raw, int level = 3);
+Result<std::string> zstd_decompress(std::string_view compressed, std::uint64_t raw_size);
+
+}  // namespace mv::index

@@ -1,0 +1,10 @@
+#pragma once
+// The graph source (see DESIGN.md [[source]] type = "graph").
+#include "ingest/source.hpp"
+
+namespace mv::ingest {
+
+Result<std::unique_ptr<Source>> make_graph_source(const SourceConfig& config, const index::Archive& archive);
+Result<std::vector<std::string>> check_graph_source(const SourceConfig& config);
+
+}  // namespace mv::ingest

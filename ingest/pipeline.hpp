@@ -1,0 +1,40 @@
+#pragma once
+// The import pipeline: read -> hash/dedupe -> parse/build -> store -> index -> commit.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "index/archive.hpp"
+#include "index/mime/message.hpp"
+#include "ingest/source.hpp"
+
+namespace mv::ingest {
+
+struct PipelineOptions {
+    std::size_t max_in_flight = 64;            // messages in the pipeline at once
+    std::size_t commit_every = 2000;           // documents per commit
+    std::size_t commit_bytes = 64ull << 20;    // or raw bytes per commit
+    unsigned threads = 0;                      // 0: all cores
+    index::ParseLimits limits;
+};
+
+struct ImportSummary {
+    std::uint64_t seen = 0;        // messages read from sources
+    std::uint64_t added = 0;       // new documents
+    std::uint64_t duplicates = 0;  // already archived (location recorded)
+    std::uint64_t broken = 0;      // archived with parse defects
+    std::uint64_t failed = 0;      // could not be archived
+    std::uint64_t bytes = 0;       // raw bytes read
+    double seconds = 0;
+    std::vector<std::string> errors;
+};
+
+// Called after every message and at the end; for progress lines.
+using ProgressFn = std::function<void(const ImportSummary&, std::uint64_t expected_total, bool done)>;
+
+// Runs one source through the pipeline into the archive (opened for writing).
+Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, const PipelineOptions& options,
+                                   const ProgressFn& progress = {});
+
+}  // namespace mv::ingest
