@@ -1,0 +1,41 @@
+#pragma once
+// One message: its hit (title, link), its full view for `show`, its attachments.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "index/archive.hpp"
+#include "query/search.hpp"
+
+namespace mv::query {
+
+// The hit of one docno; Error::Kind::not_found if the archive has no such message.
+Result<Hit> load_hit(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
+// {"docno":..,"title":..,"link":..}
+std::string link_json(const Hit& hit);
+
+struct AttachmentPart {
+    std::string filename;       // decoded; may be empty
+    std::string content_type;   // "application/pdf"
+    std::uint64_t size = 0;     // decoded bytes
+};
+
+struct MessageView {
+    Hit hit;
+    std::vector<std::pair<std::string, std::string>> headers;  // every header, decoded, in order
+    std::string body;                                          // decoded text
+    std::vector<AttachmentPart> attachments;                   // numbered from 1
+};
+
+// Parses the original of `docno` for `show`.
+Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
+std::string view_text(const MessageView& v);
+std::string view_json(const MessageView& v);
+
+// The attachments of raw RFC 822 bytes (leaf parts with a file name or attachment
+// disposition, non-text leaves, attached messages), walked depth-first with a stack.
+std::vector<AttachmentPart> list_attachments(std::string_view raw);
+// Attachment `n` (1-based, as list_attachments numbers them), transfer-decoded.
+Result<std::string> extract_attachment(std::string_view raw, std::size_t n);
+
+}  // namespace mv::query

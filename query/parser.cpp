@@ -1,0 +1,473 @@
+#include "query/parser.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <vector>
+
+#include "index/schema.hpp"
+#include "index/text/fold.hpp"
+
+namespace mv::query {
+namespace {
+
+// ---- dates ----
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+unsigned days_in_month(std::int64_t y, unsigned m) {
+    static const unsigned k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : k_days[m - 1];
+}
+
+bool all_digits(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+long to_long(std::string_view s) {
+    long v = 0;
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
+// One date -> [first second, last second] of the unit it names.
+Result<Range> parse_one_date(std::string_view v, std::int64_t now) {
+    auto bad = [&] {
+        return fail(Error::Kind::usage, "date \"" + std::string(v) +
+                                            "\" is not YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, "
+                                            "yesterday or Nd/Nw/Ny");
+    };
+    const std::int64_t day = 86400;
+    if (v == "now") return Range{now, now};
+    if (v == "today" || v == "yesterday") {
+        std::int64_t start = now - ((now % day) + day) % day;
+        if (v == "yesterday") start -= day;
+        return Range{start, start + day - 1};
+    }
+    if (v.size() >= 2 && all_digits(v.substr(0, v.size() - 1))) {
+        char unit = v.back();
+        std::int64_t n = to_long(v.substr(0, v.size() - 1));
+        std::int64_t secs = unit == 'd' ? day : unit == 'w' ? 7 * day : unit == 'y' ? 365 * day : 0;
+        if (secs) return Range{now - n * secs, now};
+    }
+    std::string s(v);
+    if (s.size() == 8 && all_digits(s)) s = s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2);
+    std::string time_part;
+    if (auto t = s.find('t'); t != std::string::npos) {
+        time_part = s.substr(t + 1);
+        s.resize(t);
+    }
+    std::vector<std::string_view> parts;
+    std::string_view rest = s;
+    while (true) {
+        auto dash = rest.find('-');
+        parts.push_back(rest.substr(0, dash));
+        if (dash == std::string_view::npos) break;
+        rest.remove_prefix(dash + 1);
+    }
+    if (parts.empty() || parts.size() > 3 || parts[0].size() != 4) return bad();
+    for (auto p : parts)
+        if (!all_digits(p) || p.size() > 4) return bad();
+    std::int64_t y = to_long(parts[0]);
+    unsigned m1 = 1, m2 = 12;
+    if (parts.size() >= 2) {
+        if (parts[1].size() > 2) return bad();
+        m1 = m2 = static_cast<unsigned>(to_long(parts[1]));
+        if (m1 < 1 || m1 > 12) return bad();
+    }
+    unsigned d1 = 1, d2 = days_in_month(y, m2);
+    if (parts.size() == 3) {
+        if (parts[2].size() > 2) return bad();
+        d1 = d2 = static_cast<unsigned>(to_long(parts[2]));
+        if (d1 < 1 || d1 > days_in_month(y, m1)) return bad();
+    }
+    std::int64_t lo = days_from_civil(y, m1, d1) * day;
+    std::int64_t hi = days_from_civil(y, m2, d2) * day + day - 1;
+    if (!time_part.empty()) {
+        if (parts.size() != 3) return bad();
+        unsigned hh = 0, mm = 0, ss = 0;
+        int fields = 0;
+        std::string_view tp = time_part;
+        if (!tp.empty() && tp.back() == 'z') tp.remove_suffix(1);
+        std::vector<std::string_view> tparts;
+        while (true) {
+            auto c = tp.find(':');
+            tparts.push_back(tp.substr(0, c));
+            if (c == std::string_view::npos) break;
+            tp.remove_prefix(c + 1);
+        }
+        for (auto p : tparts)
+            if (!all_digits(p) || p.size() > 2) return bad();
+        fields = static_cast<int>(tparts.size());
+        if (fields < 1 || fields > 3) return bad();
+        hh = static_cast<unsigned>(to_long(tparts[0]));
+        if (fields >= 2) mm = static_cast<unsigned>(to_long(tparts[1]));
+        if (fields == 3) ss = static_cast<unsigned>(to_long(tparts[2]));
+        if (hh > 23 || mm > 59 || ss > 60) return bad();
+        lo += hh * 3600 + mm * 60 + ss;
+        hi = lo + (fields == 1 ? 3599 : fields == 2 ? 59 : 0);
+    }
+    return Range{lo, hi};
+}
+
+std::pair<std::string_view, std::string_view> split_range(std::string_view v, bool& is_range) {
+    auto dots = v.find("..");
+    is_range = dots != std::string_view::npos;
+    if (!is_range) return {v, {}};
+    return {v.substr(0, dots), v.substr(dots + 2)};
+}
+
+Result<std::int64_t> parse_size(std::string_view v) {
+    auto bad = [&] {
+        return fail(Error::Kind::usage, "size \"" + std::string(v) + "\" is not a number with an optional unit (k, m, g)");
+    };
+    std::size_t i = 0;
+    while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
+    if (i == 0) return bad();
+    std::string num(v.substr(0, i));
+    std::string_view unit = v.substr(i);
+    double n = 0;
+    try {
+        std::size_t used = 0;
+        n = std::stod(num, &used);
+        if (used != num.size()) return bad();
+    } catch (...) {
+        return bad();
+    }
+    double mult = 1;
+    if (unit.empty() || unit == "b") mult = 1;
+    else if (unit == "k" || unit == "kb" || unit == "kib") mult = 1024.0;
+    else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1024.0 * 1024;
+    else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1024.0 * 1024 * 1024;
+    else return bad();
+    return static_cast<std::int64_t>(std::llround(n * mult));
+}
+
+// ---- field processors ----
+
+class DateProcessor : public Xapian::FieldProcessor {
+  public:
+    explicit DateProcessor(std::int64_t now) : now_(now) {}
+    Xapian::Query operator()(const std::string& value) override {
+        auto r = parse_date_range(value, now_);
+        if (!r) throw Xapian::QueryParserError(r.error().message);
+        return value_range(schema::k_slot_date, *r);
+    }
+    static Xapian::Query value_range(unsigned slot, const Range& r) {
+        if (r.lo && r.hi)
+            return Xapian::Query(Xapian::Query::OP_VALUE_RANGE, slot, Xapian::sortable_serialise(double(*r.lo)),
+                                 Xapian::sortable_serialise(double(*r.hi)));
+        if (r.lo) return Xapian::Query(Xapian::Query::OP_VALUE_GE, slot, Xapian::sortable_serialise(double(*r.lo)));
+        if (r.hi) return Xapian::Query(Xapian::Query::OP_VALUE_LE, slot, Xapian::sortable_serialise(double(*r.hi)));
+        return Xapian::Query::MatchAll;
+    }
+
+  private:
+    std::int64_t now_;
+};
+
+class SizeProcessor : public Xapian::FieldProcessor {
+  public:
+    Xapian::Query operator()(const std::string& value) override {
+        auto r = parse_size_range(value);
+        if (!r) throw Xapian::QueryParserError(r.error().message);
+        return DateProcessor::value_range(schema::k_slot_size, *r);
+    }
+};
+
+class HasProcessor : public Xapian::FieldProcessor {
+  public:
+    Xapian::Query operator()(const std::string& value) override {
+        if (value == "attachment" || value == "attachments")
+            return Xapian::Query(std::string(schema::prefix_of("has")) + "attachment");
+        throw Xapian::QueryParserError("has:" + value + " is unknown; has: takes \"attachment\"");
+    }
+};
+
+class MsgidProcessor : public Xapian::FieldProcessor {
+  public:
+    Xapian::Query operator()(const std::string& value) override {
+        std::string v = value;
+        if (!v.empty() && v.front() == '<') v.erase(0, 1);
+        if (!v.empty() && v.back() == '>') v.pop_back();
+        return Xapian::Query(std::string(schema::prefix_of("msgid")) + v);
+    }
+};
+
+// ---- the pre-pass: validation with columns, folding, -word as NOT ----
+
+bool is_operator(std::string_view w) { return w == "AND" || w == "OR" || w == "NOT" || w == "XOR"; }
+
+bool known_field(std::string_view name) {
+    return schema::field(name) != nullptr || name == "date" || name == "size";
+}
+
+std::string known_fields_list() {
+    std::string s;
+    for (const auto& f : schema::k_fields) s += std::string(f.name) + ": ";
+    s += "date: size:";
+    return s;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+enum class Tok { word, op_binary, op_not, lparen, rparen };
+
+Unexpected bad_query(std::size_t col, const std::string& what) {
+    return fail(Error::Kind::usage, "bad query at column " + std::to_string(col + 1) + ": " + what);
+}
+
+struct Prepared {
+    std::string text;   // what goes to Xapian::QueryParser
+    bool match_all = false;
+};
+
+Result<Prepared> prepare(std::string_view q) {
+    Prepared out;
+    std::vector<std::pair<Tok, std::size_t>> toks;  // kind, column
+    std::vector<std::size_t> open;
+    std::size_t i = 0;
+    const std::size_t n = q.size();
+    auto emit_folded = [&](std::string_view s) { out.text += text::fold(s); };
+    while (i < n) {
+        char c = q[i];
+        if (is_space(c)) {
+            out.text += ' ';
+            ++i;
+            continue;
+        }
+        if (c == '(') {
+            open.push_back(i);
+            toks.push_back({Tok::lparen, i});
+            out.text += '(';
+            ++i;
+            continue;
+        }
+        if (c == ')') {
+            if (open.empty()) return bad_query(i, "\")\" without a matching \"(\"");
+            if (!toks.empty() && toks.back().first == Tok::lparen) return bad_query(i, "empty parentheses");
+            open.pop_back();
+            toks.push_back({Tok::rparen, i});
+            out.text += ')';
+            ++i;
+            continue;
+        }
+        const std::size_t start = i;
+        // -x means NOT x; +x means x (the default operator is AND anyway).
+        bool negate = false;
+        if ((c == '-' || c == '+') && i + 1 < n && !is_space(q[i + 1]) && q[i + 1] != ')') {
+            negate = c == '-';
+            ++i;
+            if (negate) {
+                toks.push_back({Tok::op_not, start});
+                out.text += "NOT ";
+            }
+            if (q[i] == '(') continue;  // NOT (group)
+        }
+        if (q[i] == '"') {
+            auto close = q.find('"', i + 1);
+            if (close == std::string_view::npos) return bad_query(i, "unterminated quote");
+            out.text += '"';
+            emit_folded(q.substr(i + 1, close - i - 1));
+            out.text += '"';
+            toks.push_back({Tok::word, start});
+            i = close + 1;
+            continue;
+        }
+        // field:value ?
+        std::size_t j = i;
+        if (j < n && std::isalpha(static_cast<unsigned char>(q[j]))) {
+            while (j < n && (std::isalnum(static_cast<unsigned char>(q[j])) || q[j] == '_' || q[j] == '-')) ++j;
+            if (j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/')) {
+                std::string name = text::fold(q.substr(i, j - i));
+                if (!known_field(name))
+                    return bad_query(i, "unknown field \"" + std::string(q.substr(i, j - i + 1)) +
+                                            "\" (fields: " + known_fields_list() + ")");
+                std::size_t v = j + 1;
+                if (v >= n || is_space(q[v]) || q[v] == ')')
+                    return bad_query(i, "field \"" + name + ":\" needs a value");
+                out.text += name;
+                out.text += ':';
+                if (q[v] == '"') {
+                    auto close = q.find('"', v + 1);
+                    if (close == std::string_view::npos) return bad_query(v, "unterminated quote");
+                    out.text += '"';
+                    emit_folded(q.substr(v + 1, close - v - 1));
+                    out.text += '"';
+                    i = close + 1;
+                } else if (q[v] == '(') {
+                    const auto* f = schema::field(name);
+                    if (!f || f->kind != schema::FieldKind::text)
+                        return bad_query(v, "field \"" + name + ":\" takes one value, not a group");
+                    i = v;  // the group is lexed as usual; Xapian applies the prefix to it
+                    continue;
+                } else {
+                    std::size_t e = v;
+                    while (e < n && !is_space(q[e]) && q[e] != ')' && q[e] != '(') ++e;
+                    emit_folded(q.substr(v, e - v));
+                    i = e;
+                }
+                toks.push_back({Tok::word, start});
+                continue;
+            }
+        }
+        // plain word (up to space, paren or quote)
+        std::size_t e = i;
+        while (e < n && !is_space(q[e]) && q[e] != '(' && q[e] != ')' && q[e] != '"') ++e;
+        std::string_view w = q.substr(i, e - i);
+        if (!negate && is_operator(w)) {
+            toks.push_back({w == "NOT" ? Tok::op_not : Tok::op_binary, start});
+            out.text += w;
+        } else {
+            toks.push_back({Tok::word, start});
+            emit_folded(w);
+        }
+        i = e;
+    }
+    if (!open.empty()) return bad_query(open.back(), "\"(\" is never closed");
+    // Grammar: binary operators need operands on both sides; NOT needs one after it.
+    auto is_operand_end = [](Tok t) { return t == Tok::word || t == Tok::rparen; };
+    auto is_operand_start = [](Tok t) { return t == Tok::word || t == Tok::lparen || t == Tok::op_not; };
+    std::size_t words = 0;
+    for (std::size_t k = 0; k < toks.size(); ++k) {
+        auto [t, col] = toks[k];
+        if (t == Tok::word) ++words;
+        if (t == Tok::op_binary) {
+            std::string op(q.substr(col, q.find_first_of(" \t\r\n()\"", col) - col));
+            if (k == 0 || !is_operand_end(toks[k - 1].first))
+                return bad_query(col, op + " needs something to search for on its left");
+            if (k + 1 == toks.size() || !is_operand_start(toks[k + 1].first))
+                return bad_query(col, op + " needs something to search for on its right");
+        } else if (t == Tok::op_not) {
+            if (k + 1 == toks.size() || !is_operand_start(toks[k + 1].first))
+                return bad_query(col, "NOT needs something to search for on its right");
+        }
+    }
+    if (words == 0) return fail(Error::Kind::usage, "empty query (use * to match every message)");
+    // "*" alone matches everything.
+    std::string trimmed = out.text;
+    while (!trimmed.empty() && trimmed.back() == ' ') trimmed.pop_back();
+    while (!trimmed.empty() && trimmed.front() == ' ') trimmed.erase(0, 1);
+    if (trimmed == "*") out.match_all = true;
+    return out;
+}
+
+}  // namespace
+
+Result<Range> parse_date_range(std::string_view value, std::int64_t now) {
+    bool is_range = false;
+    auto [a, b] = split_range(value, is_range);
+    if (!is_range) return parse_one_date(a, now);
+    if (a.empty() && b.empty())
+        return fail(Error::Kind::usage, "date range \"..\" needs a start or an end");
+    Range r;
+    if (!a.empty()) {
+        auto lo = parse_one_date(a, now);
+        if (!lo) return lo;
+        r.lo = lo->lo;
+    }
+    if (!b.empty()) {
+        auto hi = parse_one_date(b, now);
+        if (!hi) return hi;
+        r.hi = hi->hi;
+    }
+    if (r.lo && r.hi && *r.lo > *r.hi)
+        return fail(Error::Kind::usage, "date range \"" + std::string(value) + "\" ends before it starts");
+    return r;
+}
+
+Result<Range> parse_size_range(std::string_view value) {
+    std::string_view v = value;
+    Range r;
+    auto one = [](std::string_view s) { return parse_size(s); };
+    if (v.starts_with(">=") || v.starts_with("<=")) {
+        auto x = one(v.substr(2));
+        if (!x) return fail(x.error());
+        (v[0] == '>' ? r.lo : r.hi) = *x;
+        return r;
+    }
+    if (v.starts_with(">") || v.starts_with("<")) {
+        auto x = one(v.substr(1));
+        if (!x) return fail(x.error());
+        if (v[0] == '>') r.lo = *x + 1;
+        else r.hi = *x - 1;
+        return r;
+    }
+    bool is_range = false;
+    auto [a, b] = split_range(v, is_range);
+    if (!is_range) {
+        auto x = one(a);
+        if (!x) return fail(x.error());
+        return Range{*x, *x};
+    }
+    if (a.empty() && b.empty()) return fail(Error::Kind::usage, "size range \"..\" needs a start or an end");
+    if (!a.empty()) {
+        auto x = one(a);
+        if (!x) return fail(x.error());
+        r.lo = *x;
+    }
+    if (!b.empty()) {
+        auto x = one(b);
+        if (!x) return fail(x.error());
+        r.hi = *x;
+    }
+    if (r.lo && r.hi && *r.lo > *r.hi)
+        return fail(Error::Kind::usage, "size range \"" + std::string(value) + "\" ends before it starts");
+    return r;
+}
+
+Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
+    auto prepared = prepare(text);
+    if (!prepared) return fail(prepared.error());
+    if (prepared->match_all) return Xapian::Query(Xapian::Query::MatchAll);
+    std::int64_t now = options.now ? options.now : static_cast<std::int64_t>(std::time(nullptr));
+    try {
+        Xapian::QueryParser qp;
+        qp.set_database(db);
+        qp.set_default_op(Xapian::Query::OP_AND);
+        if (!options.stemmer.empty() && options.stemmer != "none") {
+            qp.set_stemmer(Xapian::Stem(options.stemmer));
+            qp.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
+        } else {
+            qp.set_stemming_strategy(Xapian::QueryParser::STEM_NONE);
+        }
+        qp.set_max_expansion(options.max_wildcard_expansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+        // Free words: every in_free_text field is indexed without prefix; the body only as "B".
+        qp.add_prefix("", "");
+        qp.add_prefix("", std::string(schema::prefix_of("body")));
+        for (const auto& f : schema::k_fields) {
+            std::string name(f.name), prefix(f.prefix);
+            if (name == "has") qp.add_boolean_prefix(name, (new HasProcessor)->release());
+            else if (name == "msgid") qp.add_boolean_prefix(name, (new MsgidProcessor)->release());
+            else if (f.kind == schema::FieldKind::text) qp.add_prefix(name, prefix);
+            else qp.add_boolean_prefix(name, prefix);
+        }
+        qp.add_boolean_prefix("date", (new DateProcessor(now))->release());
+        qp.add_boolean_prefix("size", (new SizeProcessor)->release());
+        const unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE |
+                               Xapian::QueryParser::FLAG_WILDCARD | Xapian::QueryParser::FLAG_PURE_NOT |
+                               Xapian::QueryParser::FLAG_CJK_NGRAM;
+        Xapian::Query q = qp.parse_query(prepared->text, flags);
+        return q;
+    } catch (const Xapian::QueryParserError& e) {
+        return fail(Error::Kind::usage, "bad query: " + e.get_msg());
+    } catch (const Xapian::InvalidArgumentError& e) {
+        return fail(Error::Kind::usage, "bad query: " + e.get_msg());
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, "query: " + e.get_msg());
+    }
+}
+
+}  // namespace mv::query

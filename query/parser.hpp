@@ -1,0 +1,37 @@
+#pragma once
+// The query language of DESIGN.md to a Xapian::Query, matching the indexing contract of
+// index/document/builder.hpp (folded text, STEM_SOME, CJK n-grams, prefixes of schema.hpp).
+#include <xapian.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "index/util/result.hpp"
+
+namespace mv::query {
+
+// Inclusive bounds; nullopt = open end.
+struct Range {
+    std::optional<std::int64_t> lo, hi;
+};
+
+// date: value (already folded) -> UTC seconds. Forms: YYYY, YYYY-MM, YYYY-MM-DD,
+// YYYY-MM-DDTHH:MM[:SS], YYYYMMDD, today, yesterday, now, Nd/Nw/Ny (ago); A..B, A.., ..B.
+Result<Range> parse_date_range(std::string_view value, std::int64_t now);
+// size: value -> bytes. Units b, k/kb/kib, m/mb/mib, g/gb/gib (powers of 1024), decimals
+// allowed; A..B, A.., ..B, >A, >=A, <A, <=A; a single value is an exact size.
+Result<Range> parse_size_range(std::string_view value);
+
+struct ParseOptions {
+    std::string stemmer = "english";  // "none" or "" = no stemming
+    std::int64_t now = 0;             // for relative dates; 0 = current time
+    unsigned max_wildcard_expansion = 2000;
+};
+
+// Parses `text`; Error::Kind::usage with one line naming the problem and its column.
+// `db` expands wildcards.
+Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
+
+}  // namespace mv::query

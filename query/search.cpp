@@ -1,0 +1,183 @@
+#include "query/search.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <ctime>
+
+#include "index/schema.hpp"
+
+namespace mv::query {
+
+Result<Sort> parse_sort(std::string_view s) {
+    if (s == "newest") return Sort::newest;
+    if (s == "oldest") return Sort::oldest;
+    if (s == "relevance") return Sort::relevance;
+    return fail(Error::Kind::usage, "--sort " + std::string(s) + ": use newest, oldest or relevance");
+}
+
+namespace {
+
+void configure(Xapian::Enquire& enquire, Sort sort) {
+    switch (sort) {
+        case Sort::newest:
+            enquire.set_weighting_scheme(Xapian::BoolWeight());
+            enquire.set_sort_by_value(schema::k_slot_date, true);
+            enquire.set_docid_order(Xapian::Enquire::DESCENDING);
+            break;
+        case Sort::oldest:
+            enquire.set_weighting_scheme(Xapian::BoolWeight());
+            enquire.set_sort_by_value(schema::k_slot_date, false);
+            enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+            break;
+        case Sort::relevance:
+            enquire.set_sort_by_relevance_then_value(schema::k_slot_date, true);
+            break;
+    }
+}
+
+template <typename F>
+auto guarded(F&& f, std::string_view what) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, std::string(what) + ": " + e.get_msg());
+    }
+}
+
+}  // namespace
+
+void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit) {
+    hit.link = links.link(hit.docno, hit.data);
+    HeaderLookup lookup;
+    if (links.needs_headers()) {
+        lookup = [&](std::string_view name) -> std::string {
+            auto raw = archive.read_original(hit.docno);
+            if (!raw) return {};
+            return header_value(*raw, name);
+        };
+    }
+    hit.title = links.title(hit.docno, hit.data, lookup);
+}
+
+Result<SearchResult> search(const index::Archive& archive, std::string_view query, const SearchOptions& options,
+                            const LinkBuilder& links) {
+    return guarded(
+        [&]() -> Result<SearchResult> {
+            Xapian::Database db = archive.database();
+            auto q = parse_query(query, db, options.parse);
+            if (!q) return fail(q.error());
+            Xapian::Enquire enquire(db);
+            enquire.set_query(*q);
+            configure(enquire, options.sort);
+            Xapian::MSet mset = enquire.get_mset(static_cast<Xapian::doccount>(options.offset),
+                                                 static_cast<Xapian::doccount>(options.limit));
+            SearchResult r;
+            r.total = mset.get_matches_estimated();
+            r.hits.reserve(mset.size());
+            for (auto it = mset.begin(); it != mset.end(); ++it) {
+                Hit h;
+                h.docno = *it;
+                h.data = index::DocData::from_json(it.get_document().get_data());
+                decorate(archive, links, h);
+                r.hits.push_back(std::move(h));
+            }
+            return r;
+        },
+        "search");
+}
+
+Result<std::uint64_t> count(const index::Archive& archive, std::string_view query, const ParseOptions& options) {
+    return guarded(
+        [&]() -> Result<std::uint64_t> {
+            Xapian::Database db = archive.database();
+            auto q = parse_query(query, db, options);
+            if (!q) return fail(q.error());
+            Xapian::Enquire enquire(db);
+            enquire.set_query(*q);
+            enquire.set_weighting_scheme(Xapian::BoolWeight());
+            Xapian::MSet mset = enquire.get_mset(0, 0, db.get_doccount());
+            if (mset.get_matches_lower_bound() == mset.get_matches_upper_bound())
+                return static_cast<std::uint64_t>(mset.get_matches_lower_bound());
+            mset = enquire.get_mset(0, db.get_doccount());
+            return static_cast<std::uint64_t>(mset.size());
+        },
+        "search");
+}
+
+Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, std::string_view query,
+                                               const ParseOptions& options) {
+    return guarded(
+        [&]() -> Result<std::vector<std::uint64_t>> {
+            Xapian::Database db = archive.database();
+            auto q = parse_query(query, db, options);
+            if (!q) return fail(q.error());
+            Xapian::Enquire enquire(db);
+            enquire.set_query(*q);
+            configure(enquire, Sort::oldest);
+            std::vector<std::uint64_t> out;
+            const Xapian::doccount page = 100000;
+            // One sorted pass per page of 100k keeps the MSet small on huge archives.
+            for (Xapian::doccount first = 0;; first += page) {
+                Xapian::MSet mset = enquire.get_mset(first, page);
+                for (auto it = mset.begin(); it != mset.end(); ++it) out.push_back(*it);
+                if (mset.size() < page) break;
+            }
+            return out;
+        },
+        "search");
+}
+
+std::string iso_date(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::vector<std::string> mailboxes_of(const index::DocData& d) {
+    std::vector<std::string> v;
+    for (const auto& l : d.locations)
+        if (!l.mailbox.empty() && std::find(v.begin(), v.end(), l.mailbox) == v.end()) v.push_back(l.mailbox);
+    return v;
+}
+
+std::vector<std::string> folders_of(const index::DocData& d) {
+    std::vector<std::string> v;
+    for (const auto& l : d.locations)
+        if (!l.folder.empty() && std::find(v.begin(), v.end(), l.folder) == v.end()) v.push_back(l.folder);
+    return v;
+}
+
+std::string hit_json(const Hit& h) {
+    nlohmann::ordered_json j;
+    j["docno"] = h.docno;
+    j["date"] = iso_date(h.data.date);
+    j["from"] = h.data.from;
+    j["to"] = h.data.to;
+    j["subject"] = h.data.subject;
+    j["mailboxes"] = mailboxes_of(h.data);
+    j["folders"] = folders_of(h.data);
+    j["size"] = h.data.size;
+    auto atts = nlohmann::ordered_json::array();
+    for (const auto& a : h.data.attachments) atts.push_back(a.filename);
+    j["attachments"] = std::move(atts);
+    j["title"] = h.title;
+    j["link"] = h.link;
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string hit_line(const Hit& h) {
+    std::string date = iso_date(h.data.date);
+    date = date.substr(0, 10) + " " + date.substr(11, 5);
+    auto clean = [](std::string s) {
+        for (auto& c : s)
+            if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        return s;
+    };
+    return date + "  " + clean(h.data.from) + "  " + clean(h.title) + "  " + h.link;
+}
+
+}  // namespace mv::query

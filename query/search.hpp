@@ -1,0 +1,63 @@
+#pragma once
+// Search execution over an archive and the result formats of DESIGN.md (`search --json`).
+#include <xapian.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "index/archive.hpp"
+#include "index/document/builder.hpp"
+#include "query/links.hpp"
+#include "query/parser.hpp"
+
+namespace mv::query {
+
+enum class Sort { newest, oldest, relevance };
+
+Result<Sort> parse_sort(std::string_view s);
+
+struct SearchOptions {
+    Sort sort = Sort::newest;
+    std::uint64_t offset = 0;
+    std::uint64_t limit = 50;
+    ParseOptions parse;
+};
+
+struct Hit {
+    std::uint64_t docno = 0;
+    index::DocData data;
+    std::string title;
+    std::string link;
+};
+
+struct SearchResult {
+    std::vector<Hit> hits;
+    std::uint64_t total = 0;  // exact number of matches
+};
+
+// Runs `query` over the archive; hits carry title and link.
+Result<SearchResult> search(const index::Archive& archive, std::string_view query, const SearchOptions& options,
+                            const LinkBuilder& links);
+// Exact number of matches.
+Result<std::uint64_t> count(const index::Archive& archive, std::string_view query, const ParseOptions& options);
+// Every matching docno, oldest first (by date, then docno); memory: 8 bytes per match.
+Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, std::string_view query,
+                                               const ParseOptions& options);
+
+// Title/link for one document (reads the original only when title_field needs a header).
+void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit);
+
+// "2023-04-25T10:02:11Z"
+std::string iso_date(std::int64_t t);
+// One `search --json` line (no newline), keys in DESIGN.md order.
+std::string hit_json(const Hit& hit);
+// One human line: date, from, title, link.
+std::string hit_line(const Hit& hit);
+
+// Unique mailboxes / folders of the locations, in first-seen order.
+std::vector<std::string> mailboxes_of(const index::DocData& d);
+std::vector<std::string> folders_of(const index::DocData& d);
+
+}  // namespace mv::query
