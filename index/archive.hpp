@@ -80,6 +80,8 @@ class Archive {
     // Serial stage: appends the compressed original; durable at the next commit.
     Result<StoredRef> store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
                                      std::string_view compressed, std::string_view meta_json);
+    // Serial stage: notes another place a stored original was seen (replayed by reindex).
+    Result<void> store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json);
     // Any thread: indexes a new document (moved, never copied).
     Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc);
     // Any thread: records another place where an archived message was seen. No-op if known.
@@ -111,9 +113,11 @@ class Archive {
     std::uint64_t next_docno_ = 1;
     std::uint64_t uncommitted_ = 0;
 
+    std::mutex store_mu_;  // appends vs. commit's sync
     std::mutex pending_mu_;
     std::unordered_map<Digest, std::uint64_t, DigestHash> pending_;   // this run, until committed
-    std::vector<Digest> added_since_commit_;
+    std::unordered_map<std::uint64_t, Digest> pending_keys_;          // docno -> key of pending_
+    std::vector<std::uint64_t> added_since_commit_;
     std::vector<std::pair<std::string, std::string>> pending_meta_;
     std::unique_ptr<Xapian::Database> committed_;  // snapshot for dedupe lookups
 };

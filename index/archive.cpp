@@ -1,0 +1,338 @@
+#include "index/archive.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "index/document/builder.hpp"
+#include "index/schema.hpp"
+
+namespace mv::index {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* k_format_file = "FORMAT";
+constexpr const char* k_meta_next_docno = "mv:next_docno";
+constexpr const char* k_meta_store_end = "mv:store_end";
+
+fs::path shard_path(const fs::path& dir, unsigned i) { return dir / "index" / ("shard-" + std::to_string(i)); }
+
+struct Format {
+    unsigned shards = 0;
+    std::string stemmer;
+};
+
+std::optional<Format> read_format(const fs::path& dir) {
+    std::ifstream in(dir / k_format_file);
+    if (!in) return std::nullopt;
+    Format f;
+    std::string key, value;
+    while (in >> key >> value) {
+        if (key == "shards") f.shards = static_cast<unsigned>(std::stoul(value));
+        if (key == "stemmer") f.stemmer = value;
+    }
+    if (f.shards == 0) return std::nullopt;
+    return f;
+}
+
+std::pair<std::uint32_t, std::uint64_t> parse_end(const std::string& s) {
+    std::uint32_t seg = 0;
+    unsigned long long size = 0;
+    if (std::sscanf(s.c_str(), "%u:%llu", &seg, &size) != 2) return {0, 0};
+    return {seg, size};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mode, const ArchiveOptions& options) {
+    std::unique_ptr<Archive> a(new Archive());
+    a->dir_ = dir;
+    a->mode_ = mode;
+    std::error_code ec;
+    auto format = read_format(dir);
+    if (mode == OpenMode::read && !format)
+        return fail(Error::Kind::not_found, "no archive at " + dir.string() + " (run `mailvault import` or `sync` first)");
+    if (mode == OpenMode::write) {
+        fs::create_directories(dir, ec);
+        if (ec) return fail(Error::Kind::io, "cannot create archive " + dir.string() + ": " + ec.message());
+        a->lock_fd_ = ::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (a->lock_fd_ < 0) return fail(Error::Kind::io, "cannot open " + (dir / "lock").string());
+        if (::flock(a->lock_fd_, LOCK_EX | LOCK_NB) != 0)
+            return fail(Error::Kind::locked, "archive " + dir.string() + " is in use by another import or sync; try again when it has finished");
+        if (!format) {
+            Format f{options.shards == 0 ? 1u : options.shards, options.stemmer.empty() ? "none" : options.stemmer};
+            try {
+                (void)Xapian::Stem(f.stemmer == "none" ? "" : f.stemmer);
+            } catch (const Xapian::Error&) {
+                return fail(Error::Kind::usage, "archive.stemmer: unknown language '" + f.stemmer + "'");
+            }
+            std::ofstream out(dir / k_format_file);
+            out << "mailvault-archive 1\nshards " << f.shards << "\nstemmer " << f.stemmer << "\n";
+            out.close();
+            if (!out) return fail(Error::Kind::io, "cannot write " + (dir / k_format_file).string());
+            format = f;
+        }
+    }
+    a->stemmer_ = format->stemmer;
+    auto opened = xapian_guard(
+        [&]() -> Result<void> {
+            for (unsigned i = 0; i < format->shards; ++i) {
+                auto sh = std::make_unique<Shard>();
+                auto path = shard_path(dir, i);
+                if (mode == OpenMode::write) {
+                    fs::create_directories(path.parent_path());
+                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
+                }
+                a->shards_.push_back(std::move(sh));
+            }
+            return ok();
+        },
+        "opening the index");
+    if (!opened) return fail(opened.error());
+    auto store = PackStore::open(dir / "originals", mode == OpenMode::write);
+    if (!store) return fail(store.error());
+    a->store_ = std::move(*store);
+    if (mode == OpenMode::write) {
+        auto r = xapian_guard(
+            [&]() -> Result<void> {
+                std::uint64_t next = 1;
+                std::string n = a->shards_[0]->wdb->get_metadata(k_meta_next_docno);
+                if (!n.empty()) next = std::stoull(n);
+                const std::size_t count = a->shards_.size();
+                for (std::size_t i = 0; i < count; ++i) {
+                    Xapian::docid last = a->shards_[i]->wdb->get_lastdocid();
+                    if (last > 0) next = std::max<std::uint64_t>(next, (std::uint64_t{last} - 1) * count + i + 2);
+                }
+                a->next_docno_ = next;
+                return ok();
+            },
+            "reading the index");
+        if (!r) return fail(r.error());
+        if (auto rs = a->recover_store(); !rs) return fail(rs.error());
+        a->committed_ = std::make_unique<Xapian::Database>(a->database());
+    }
+    return a;
+}
+
+Archive::~Archive() {
+    shards_.clear();  // Xapian closes (and releases its own lock) before ours goes
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+// A crashed run may have appended originals that no commit refers to: cut them off.
+Result<void> Archive::recover_store() {
+    std::pair<std::uint32_t, std::uint64_t> end{1, 0};
+    return xapian_guard(
+        [&]() -> Result<void> {
+            for (auto& sh : shards_) {
+                auto e = parse_end(sh->wdb->get_metadata(k_meta_store_end));
+                if (e.first > end.first || (e.first == end.first && e.second > end.second)) end = e;
+            }
+            return store_->truncate_to(end.first, end.second);
+        },
+        "recovering the originals store");
+}
+
+Xapian::Database Archive::database() const {
+    Xapian::Database db;
+    for (unsigned i = 0; i < shards_.size(); ++i) db.add_database(Xapian::Database(shard_path(dir_, i).string()));
+    return db;
+}
+
+std::uint64_t Archive::document_count() const {
+    try {
+        return database().get_doccount();
+    } catch (const Xapian::Error&) {
+        return 0;
+    }
+}
+
+std::optional<Xapian::Document> Archive::document(std::uint64_t docno) const {
+    if (docno == 0) return std::nullopt;
+    try {
+        return database().get_document(static_cast<Xapian::docid>(docno));
+    } catch (const Xapian::Error&) {
+        return std::nullopt;
+    }
+}
+
+Result<std::string> Archive::read_original(const StoredRef& ref) const {
+    auto payload = store_->read_payload(ref);
+    if (!payload) return fail(payload.error());
+    return zstd_decompress(*payload, ref.raw_size);
+}
+
+Result<std::string> Archive::read_original(std::uint64_t docno) const {
+    auto doc = document(docno);
+    if (!doc) return fail(Error::Kind::not_found, "no message " + std::to_string(docno));
+    auto ref = StoredRef::decode(doc->get_value(schema::k_slot_location));
+    if (!ref) return fail(Error::Kind::corrupt, "message " + std::to_string(docno) + " has no stored original");
+    return read_original(*ref);
+}
+
+std::string Archive::metadata(const std::string& key) const {
+    try {
+        if (mode_ == OpenMode::write) return shards_[0]->wdb->get_metadata(key);
+        return Xapian::Database(shard_path(dir_, 0).string()).get_metadata(key);
+    } catch (const Xapian::Error&) {
+        return {};
+    }
+}
+
+std::vector<std::pair<std::string, std::string>> Archive::metadata_with_prefix(const std::string& prefix) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    try {
+        Xapian::Database db = mode_ == OpenMode::write ? Xapian::Database(*shards_[0]->wdb)
+                                                       : Xapian::Database(shard_path(dir_, 0).string());
+        for (auto it = db.metadata_keys_begin(prefix); it != db.metadata_keys_end(prefix); ++it)
+            out.emplace_back(*it, db.get_metadata(*it));
+    } catch (const Xapian::Error&) {
+    }
+    return out;
+}
+
+std::optional<std::uint64_t> Archive::find_duplicate(const Digest& dedupe_key) {
+    std::lock_guard lock(pending_mu_);
+    if (auto it = pending_.find(dedupe_key); it != pending_.end()) return it->second;
+    std::string term = std::string(schema::k_dedupe_prefix) + to_hex(dedupe_key);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        try {
+            auto it = committed_->postlist_begin(term);
+            if (it != committed_->postlist_end(term)) return *it;
+            return std::nullopt;
+        } catch (const Xapian::DatabaseModifiedError&) {
+            committed_->reopen();
+        }
+    }
+    throw std::runtime_error("index keeps changing under the dedupe reader");
+}
+
+std::uint64_t Archive::allocate_docno(const Digest& dedupe_key) {
+    std::lock_guard lock(pending_mu_);
+    std::uint64_t d = next_docno_++;
+    pending_[dedupe_key] = d;
+    pending_keys_[d] = dedupe_key;
+    return d;
+}
+
+Result<StoredRef> Archive::store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
+                                          std::string_view compressed, std::string_view meta_json) {
+    std::lock_guard lock(store_mu_);
+    RecordHeader h;
+    h.type = RecordType::original;
+    h.docno = docno;
+    h.sha = sha;
+    h.raw_size = raw_size;
+    return store_->append(h, meta_json, compressed);
+}
+
+Result<void> Archive::store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json) {
+    std::lock_guard lock(store_mu_);
+    RecordHeader h;
+    h.type = RecordType::location;
+    h.docno = docno;
+    h.sha = sha;
+    auto r = store_->append(h, meta_json, {});
+    if (!r) return fail(r.error());
+    return ok();
+}
+
+namespace {
+// Adds `where` to a document's terms and data; false if it was already recorded.
+bool merge_location(Xapian::Document& doc, const Location& where) {
+    DocData data = DocData::from_json(doc.get_data());
+    for (const auto& l : data.locations)
+        if (l.source == where.source && l.mailbox == where.mailbox && l.folder == where.folder) return false;
+    data.locations.push_back(where);
+    add_location_terms(doc, where);
+    doc.set_data(data.to_json());
+    return true;
+}
+}  // namespace
+
+Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc) {
+    Shard& sh = shard_of(docno);
+    auto r = xapian_guard(
+        [&]() -> Result<void> {
+            std::lock_guard lock(sh.mu);
+            if (auto it = sh.early_locations.find(docno); it != sh.early_locations.end()) {
+                for (const auto& where : it->second) merge_location(doc, where);
+                sh.early_locations.erase(it);
+            }
+            sh.wdb->replace_document(local_id(docno), doc);
+            return ok();
+        },
+        "indexing message " + std::to_string(docno));
+    if (!r) return r;
+    std::lock_guard lock(pending_mu_);
+    added_since_commit_.push_back(docno);
+    ++uncommitted_;
+    return ok();
+}
+
+Result<void> Archive::add_location(std::uint64_t docno, const Location& where) {
+    Shard& sh = shard_of(docno);
+    return xapian_guard(
+        [&]() -> Result<void> {
+            std::lock_guard lock(sh.mu);
+            Xapian::Document doc;
+            try {
+                doc = sh.wdb->get_document(local_id(docno));
+            } catch (const Xapian::DocNotFoundError&) {
+                sh.early_locations[docno].push_back(where);  // its add_document is still in flight
+                return ok();
+            }
+            if (merge_location(doc, where)) sh.wdb->replace_document(local_id(docno), doc);
+            return ok();
+        },
+        "recording a location of message " + std::to_string(docno));
+}
+
+void Archive::set_metadata(const std::string& key, const std::string& value) {
+    std::lock_guard lock(pending_mu_);
+    pending_meta_.emplace_back(key, value);
+}
+
+Result<void> Archive::commit() {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (auto& sh : shards_) locks.emplace_back(sh->mu);
+    // Originals first: nothing the index points to may be lost.
+    std::unique_lock slock(store_mu_);
+    if (auto r = store_->sync(); !r) return r;
+    auto end = store_->end();
+    slock.unlock();
+    std::string end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
+    std::lock_guard plock(pending_mu_);
+    auto r = xapian_guard(
+        [&]() -> Result<void> {
+            for (auto& sh : shards_) sh->wdb->set_metadata(k_meta_store_end, end_text);
+            Xapian::WritableDatabase& first = *shards_[0]->wdb;
+            first.set_metadata(k_meta_next_docno, std::to_string(next_docno_));
+            for (const auto& [k, v] : pending_meta_) first.set_metadata(k, v);
+            // Shard 0, which holds the checkpoints, commits last.
+            for (std::size_t i = shards_.size(); i-- > 0;) shards_[i]->wdb->commit();
+            return ok();
+        },
+        "committing the index");
+    if (!r) return r;
+    pending_meta_.clear();
+    for (std::uint64_t d : added_since_commit_) {
+        if (auto it = pending_keys_.find(d); it != pending_keys_.end()) {
+            pending_.erase(it->second);
+            pending_keys_.erase(it);
+        }
+    }
+    added_since_commit_.clear();
+    uncommitted_ = 0;
+    return xapian_guard(
+        [&]() -> Result<void> {
+            committed_->reopen();
+            return ok();
+        },
+        "reopening the index");
+}
+
+}  // namespace mv::index

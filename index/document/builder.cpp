@@ -1,0 +1,154 @@
+#include "index/document/builder.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "index/schema.hpp"
+#include "index/text/fold.hpp"
+
+namespace mv::index {
+namespace {
+
+using json = nlohmann::json;
+
+std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return out;
+}
+
+// Xapian terms are limited to ~245 bytes.
+void add_boolean(Xapian::Document& doc, std::string_view prefix, std::string_view value) {
+    if (value.empty()) return;
+    std::string term(prefix);
+    term += text::fold(value);
+    if (term.size() > 240) term.resize(240);
+    doc.add_boolean_term(term);
+}
+
+}  // namespace
+
+std::string DocData::to_json() const {
+    json j;
+    j["msgid"] = message_id;
+    j["date"] = date;
+    j["from"] = from;
+    j["to"] = to;
+    j["cc"] = cc;
+    j["subject"] = subject;
+    j["size"] = size;
+    j["sha256"] = sha256;
+    json atts = json::array();
+    for (const auto& a : attachments) atts.push_back({{"name", a.filename}, {"type", a.content_type}, {"size", a.size}});
+    j["attachments"] = std::move(atts);
+    json locs = json::array();
+    for (const auto& l : locations)
+        locs.push_back({{"source", l.source}, {"mailbox", l.mailbox}, {"folder", l.folder}, {"id", l.server_id}});
+    j["locations"] = std::move(locs);
+    if (broken) j["broken"] = true;
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+DocData DocData::from_json(const std::string& s) {
+    DocData d;
+    json j = json::parse(s, nullptr, false);
+    if (!j.is_object()) return d;
+    d.message_id = j.value("msgid", "");
+    d.date = j.value("date", std::int64_t{0});
+    d.from = j.value("from", "");
+    if (j.contains("to")) d.to = j["to"].get<std::vector<std::string>>();
+    if (j.contains("cc")) d.cc = j["cc"].get<std::vector<std::string>>();
+    d.subject = j.value("subject", "");
+    d.size = j.value("size", std::uint64_t{0});
+    d.sha256 = j.value("sha256", "");
+    if (j.contains("attachments"))
+        for (const auto& a : j["attachments"])
+            d.attachments.push_back({a.value("name", ""), a.value("type", ""), a.value("size", std::uint64_t{0})});
+    if (j.contains("locations"))
+        for (const auto& l : j["locations"])
+            d.locations.push_back({l.value("source", ""), l.value("mailbox", ""), l.value("folder", ""), l.value("id", "")});
+    d.broken = j.value("broken", false);
+    return d;
+}
+
+void add_location_terms(Xapian::Document& doc, const Location& where) {
+    add_boolean(doc, schema::prefix_of("source"), where.source);
+    add_boolean(doc, schema::prefix_of("mailbox"), where.mailbox);
+    // "Inbox/Projects/2024": the folder and each ancestor, so folder:Inbox/Projects finds it.
+    std::string_view folder = where.folder;
+    while (!folder.empty()) {
+        add_boolean(doc, schema::prefix_of("folder"), folder);
+        auto slash = folder.rfind('/');
+        if (slash == std::string_view::npos) break;
+        folder = folder.substr(0, slash);
+    }
+}
+
+DocumentBuilder::DocumentBuilder(const std::string& stemmer) {
+    if (!stemmer.empty() && stemmer != "none") {
+        tg_.set_stemmer(Xapian::Stem(stemmer));
+        tg_.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
+    } else {
+        tg_.set_stemming_strategy(Xapian::TermGenerator::STEM_NONE);
+    }
+    tg_.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+}
+
+Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location& where, const Digest& sha,
+                                        const Digest& dedupe_key, std::uint64_t raw_size) {
+    Xapian::Document doc;
+    tg_.set_document(doc);
+    auto field = [&](std::string_view name, const std::string& text) {
+        if (text.empty()) return;
+        const schema::Field* f = schema::field(name);
+        std::string folded = text::fold(text);
+        tg_.index_text(folded, 1, std::string(f->prefix));
+        if (f->in_free_text) {
+            tg_.increase_termpos();
+            tg_.index_text(folded);
+        }
+        tg_.increase_termpos();
+    };
+    field("subject", msg.subject);
+    field("from", msg.from_text);
+    field("to", msg.to_text);
+    field("cc", msg.cc_text);
+    field("bcc", msg.bcc_text);
+    std::string names;
+    for (const auto& a : msg.attachments) {
+        if (a.filename.empty()) continue;
+        names += a.filename;
+        names.push_back('\n');
+    }
+    field("attachment", names);
+    field("body", msg.body_text);
+    field("body", msg.attachment_text);
+
+    add_boolean(doc, schema::prefix_of("msgid"), lower_ascii(msg.message_id));
+    if (!msg.attachments.empty()) doc.add_boolean_term(std::string(schema::prefix_of("has")) + "attachment");
+    if (msg.broken || !msg.defects.empty()) doc.add_boolean_term(std::string(schema::k_broken_term));
+    doc.add_boolean_term(std::string(schema::k_dedupe_prefix) + to_hex(dedupe_key));
+    doc.add_boolean_term(std::string(schema::k_sha_prefix) + to_hex(sha));
+    add_location_terms(doc, where);
+
+    doc.add_value(schema::k_slot_date, Xapian::sortable_serialise(static_cast<double>(msg.date)));
+    doc.add_value(schema::k_slot_size, Xapian::sortable_serialise(static_cast<double>(raw_size)));
+    doc.add_value(schema::k_slot_sha256, std::string(reinterpret_cast<const char*>(sha.data()), sha.size()));
+
+    DocData data;
+    data.message_id = msg.message_id;
+    data.date = msg.date;
+    data.from = msg.from;
+    data.to = msg.to;
+    data.cc = msg.cc;
+    data.subject = msg.subject;
+    data.size = raw_size;
+    data.sha256 = to_hex(sha);
+    data.attachments = msg.attachments;
+    data.locations.push_back(where);
+    data.broken = msg.broken;
+    doc.set_data(data.to_json());
+    return doc;
+}
+
+}  // namespace mv::index

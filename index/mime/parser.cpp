@@ -1,0 +1,325 @@
+#include "index/mime/parser.hpp"
+
+#include <gmime/gmime.h>
+#include <gumbo.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "index/text/fold.hpp"
+
+namespace mv::index {
+namespace {
+
+template <typename T>
+struct GObjDeleter {
+    void operator()(T* p) const {
+        if (p) g_object_unref(p);
+    }
+};
+// Owns a GObject reference ("transfer full").
+template <typename T>
+using gobj_ptr = std::unique_ptr<T, GObjDeleter<T>>;
+
+struct GFreeDeleter {
+    void operator()(void* p) const { g_free(p); }
+};
+using gchar_ptr = std::unique_ptr<char, GFreeDeleter>;
+
+GMimeParserOptions* parser_options() {
+    static GMimeParserOptions* opts = [] {
+        GMimeParserOptions* o = g_mime_parser_options_new();
+        g_mime_parser_options_set_rfc2047_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+        g_mime_parser_options_set_address_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+        g_mime_parser_options_set_parameter_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+        static const char* fallback[] = {"utf-8", "windows-1252", nullptr};
+        g_mime_parser_options_set_fallback_charsets(o, fallback);
+        return o;
+    }();
+    return opts;
+}
+
+std::string safe(const char* s) { return s ? text::valid_utf8(s) : std::string{}; }
+
+void append_capped(std::string& into, std::string_view text, std::size_t cap) {
+    if (into.size() >= cap) return;
+    if (!into.empty()) into.push_back('\n');
+    into.append(text.substr(0, cap - std::min(cap, into.size())));
+}
+
+// Collects display forms and index text of an address list (groups flattened).
+void collect_addresses(InternetAddressList* list, std::vector<std::string>& display, std::string& index_text) {
+    if (!list) return;
+    int n = internet_address_list_length(list);
+    for (int i = 0; i < n; ++i) {
+        InternetAddress* ia = internet_address_list_get_address(list, i);
+        if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+            collect_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), display, index_text);
+            continue;
+        }
+        gchar_ptr s(internet_address_to_string(ia, nullptr, FALSE));
+        display.push_back(safe(s.get()));
+        if (const char* name = internet_address_get_name(ia)) {
+            index_text += safe(name);
+            index_text.push_back(' ');
+        }
+        if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+            index_text += safe(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)));
+            index_text.push_back(' ');
+        }
+    }
+}
+
+// Decoded (transfer encoding and charset) text of a leaf part, as UTF-8.
+std::string part_text(GMimePart* part, std::uint64_t* decoded_size, std::size_t cap) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return {};
+    gobj_ptr<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(content, mem.get());
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    std::string_view raw(reinterpret_cast<const char*>(bytes->data), bytes->len);
+    if (decoded_size) *decoded_size = raw.size();
+    if (raw.size() > cap) raw = raw.substr(0, cap);
+    const char* charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
+        const char* iconv_name = g_mime_charset_iconv_name(charset);
+        gsize written = 0;
+        gchar* converted = g_convert_with_fallback(raw.data(), static_cast<gssize>(raw.size()), "UTF-8", iconv_name,
+                                                   "?", nullptr, &written, nullptr);
+        if (!converted)  // unknown or wrong charset: the most common real-world guess
+            converted = g_convert_with_fallback(raw.data(), static_cast<gssize>(raw.size()), "UTF-8", "WINDOWS-1252",
+                                                "?", nullptr, &written, nullptr);
+        if (converted) {
+            std::string out(converted, written);
+            g_free(converted);
+            return text::valid_utf8(out);
+        }
+    }
+    if (g_utf8_validate(raw.data(), static_cast<gssize>(raw.size()), nullptr)) return std::string(raw);
+    gsize written = 0;
+    gchar* converted = g_convert_with_fallback(raw.data(), static_cast<gssize>(raw.size()), "UTF-8", "WINDOWS-1252", "?",
+                                               nullptr, &written, nullptr);
+    if (converted) {
+        std::string out(converted, written);
+        g_free(converted);
+        return out;
+    }
+    return text::valid_utf8(raw);
+}
+
+bool is_text_like(std::string_view type) {
+    return type.starts_with("text/") || type == "application/json" || type == "application/xml" ||
+           type == "application/x-sh" || type == "application/javascript" || type == "message/delivery-status" ||
+           type.ends_with("+xml") || type == "application/x-patch" || type == "application/x-diff";
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return s;
+}
+
+std::string mime_type_of(GMimeObject* obj) {
+    GMimeContentType* ct = g_mime_object_get_content_type(obj);
+    if (!ct) return "text/plain";
+    gchar_ptr s(g_mime_content_type_get_mime_type(ct));
+    return lower(safe(s.get()));
+}
+
+void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
+    struct Frame {
+        GMimeObject* obj;
+        int depth;
+    };
+    std::vector<Frame> stack{{root, 0}};
+    while (!stack.empty()) {
+        Frame f = stack.back();
+        stack.pop_back();
+        if (!f.obj) continue;
+        if (f.depth > limits.max_depth) {
+            out.defects.push_back("MIME nesting deeper than " + std::to_string(limits.max_depth));
+            continue;
+        }
+        if (GMIME_IS_MESSAGE_PART(f.obj)) {
+            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
+            if (inner) {
+                // Headers of attached messages are searchable text too.
+                if (const char* s = g_mime_message_get_subject(inner))
+                    append_capped(out.body_text, safe(s), limits.max_body_text);
+                stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
+            }
+            continue;
+        }
+        if (GMIME_IS_MULTIPART(f.obj)) {
+            GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
+            int n = g_mime_multipart_get_count(mp);
+            std::string type = mime_type_of(f.obj);
+            if (type == "multipart/alternative") {
+                // One rendering of the text: plain if there is one, else the richest.
+                GMimeObject* chosen = nullptr;
+                for (int i = 0; i < n; ++i) {
+                    GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                    if (mime_type_of(c) == "text/plain") {
+                        chosen = c;
+                        break;
+                    }
+                }
+                if (chosen) {
+                    stack.push_back({chosen, f.depth + 1});
+                    for (int i = n - 1; i >= 0; --i) {  // non-text alternatives may hold attachments
+                        GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
+                    }
+                    continue;
+                }
+            }
+            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
+            continue;
+        }
+        if (!GMIME_IS_PART(f.obj)) continue;
+        GMimePart* part = GMIME_PART(f.obj);
+        std::string type = mime_type_of(f.obj);
+        const char* disp = g_mime_object_get_disposition(f.obj);
+        std::string filename = safe(g_mime_part_get_filename(part));
+        bool attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !filename.empty() ||
+                          !(type.starts_with("text/plain") || type.starts_with("text/html"));
+        if (type == "application/pgp-signature" || type == "application/pkcs7-signature" ||
+            type == "application/x-pkcs7-signature") {
+            attachment = !filename.empty() && filename != "signature.asc" && filename != "smime.p7s";
+            if (!attachment) continue;
+        }
+        if (attachment) {
+            Attachment a;
+            a.filename = filename;
+            a.content_type = type;
+            if (is_text_like(type)) {
+                std::string t = part_text(part, &a.size, limits.max_attachment_text);
+                if (type == "text/html") t = html_to_text(t);
+                append_capped(out.attachment_text, t, limits.max_attachment_text);
+            } else {
+                GMimeDataWrapper* content = g_mime_part_get_content(part);
+                if (content) {
+                    gobj_ptr<GMimeStream> null(g_mime_stream_null_new());
+                    g_mime_data_wrapper_write_to_stream(content, null.get());
+                    a.size = static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
+                }
+            }
+            out.attachments.push_back(std::move(a));
+            continue;
+        }
+        std::string t = part_text(part, nullptr, limits.max_body_text);
+        if (type == "text/html") t = html_to_text(t);
+        append_capped(out.body_text, t, limits.max_body_text);
+    }
+}
+
+std::int64_t newest_received(GMimeObject* msg) {
+    GMimeHeaderList* headers = g_mime_object_get_header_list(msg);
+    int n = g_mime_header_list_get_count(headers);
+    std::int64_t best = 0;
+    for (int i = 0; i < n; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+        if (g_ascii_strcasecmp(g_mime_header_get_name(h), "Received") != 0) continue;
+        const char* v = g_mime_header_get_value(h);
+        if (!v) continue;
+        const char* semi = std::strrchr(v, ';');
+        if (!semi) continue;
+        GDateTime* dt = g_mime_utils_header_decode_date(semi + 1);
+        if (dt) {
+            best = std::max<std::int64_t>(best, g_date_time_to_unix(dt));
+            g_date_time_unref(dt);
+        }
+    }
+    return best;
+}
+
+// Last resort for input GMime will not read as a message: headers by hand, rest as text.
+void parse_broken(std::string_view raw, ParsedMessage& out, const ParseLimits& limits) {
+    out.broken = true;
+    std::size_t end = raw.find("\n\n");
+    std::size_t body = end == std::string_view::npos ? 0 : end + 2;
+    append_capped(out.body_text, text::valid_utf8(raw.substr(body)), limits.max_body_text);
+}
+
+void gumbo_text(const GumboNode* node, std::string& out) {
+    if (node->type == GUMBO_NODE_TEXT || node->type == GUMBO_NODE_CDATA) {
+        out.append(node->v.text.text);
+        return;
+    }
+    if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_TEMPLATE) return;
+    GumboTag tag = node->v.element.tag;
+    if (tag == GUMBO_TAG_SCRIPT || tag == GUMBO_TAG_STYLE || tag == GUMBO_TAG_HEAD) return;
+    const GumboVector* children = &node->v.element.children;
+    for (unsigned i = 0; i < children->length; ++i) gumbo_text(static_cast<const GumboNode*>(children->data[i]), out);
+    switch (tag) {
+        case GUMBO_TAG_P: case GUMBO_TAG_DIV: case GUMBO_TAG_BR: case GUMBO_TAG_TR: case GUMBO_TAG_LI:
+        case GUMBO_TAG_H1: case GUMBO_TAG_H2: case GUMBO_TAG_H3: case GUMBO_TAG_H4: case GUMBO_TAG_TABLE:
+        case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_PRE: case GUMBO_TAG_TD: case GUMBO_TAG_TH:
+            out.push_back('\n');
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace
+
+void init_mime() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        g_mime_init();
+        (void)parser_options();
+    });
+}
+
+std::string html_to_text(std::string_view html) {
+    GumboOutput* output = gumbo_parse_with_options(&kGumboDefaultOptions, html.data(), html.size());
+    std::string out;
+    out.reserve(html.size() / 2);
+    gumbo_text(output->root, out);
+    gumbo_destroy_output(&kGumboDefaultOptions, output);
+    return out;
+}
+
+Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date) {
+    init_mime();
+    if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
+    ParsedMessage out;
+    gobj_ptr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+    gobj_ptr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), parser_options()));
+    if (!msg) {
+        parse_broken(raw, out, limits);
+        out.date = fallback_date;
+        out.defects.push_back("not a MIME message");
+        return out;
+    }
+    out.message_id = safe(g_mime_message_get_message_id(msg.get()));
+    out.subject = safe(g_mime_message_get_subject(msg.get()));
+    std::vector<std::string> from;
+    collect_addresses(g_mime_message_get_from(msg.get()), from, out.from_text);
+    if (!from.empty()) out.from = from.front();
+    collect_addresses(g_mime_message_get_addresses(msg.get(), GMIME_ADDRESS_TYPE_TO), out.to, out.to_text);
+    collect_addresses(g_mime_message_get_addresses(msg.get(), GMIME_ADDRESS_TYPE_CC), out.cc, out.cc_text);
+    collect_addresses(g_mime_message_get_addresses(msg.get(), GMIME_ADDRESS_TYPE_BCC), out.bcc, out.bcc_text);
+    if (GDateTime* dt = g_mime_message_get_date(msg.get())) {
+        out.date = g_date_time_to_unix(dt);
+        out.date_from_header = true;
+    } else if (std::int64_t rcv = newest_received(GMIME_OBJECT(msg.get())); rcv > 0) {
+        out.date = rcv;
+        out.defects.push_back("no usable Date header; used Received");
+    } else {
+        out.date = fallback_date;
+        out.defects.push_back("no usable Date header");
+    }
+    GMimeObject* body = g_mime_message_get_mime_part(msg.get());
+    if (!body) out.defects.push_back("no body");
+    walk(body, out, limits);
+    return out;
+}
+
+}  // namespace mv::index

@@ -1,0 +1,232 @@
+#include "ingest/pipeline.hpp"
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_pipeline.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "index/document/builder.hpp"
+#include "index/mime/dedupe.hpp"
+#include "index/mime/parser.hpp"
+#include "index/schema.hpp"
+#include "index/store/pack_store.hpp"
+
+namespace mv::ingest {
+namespace {
+
+struct Item {
+    RawMessage raw;
+    Digest sha{};
+    Digest key{};
+    std::uint64_t docno = 0;
+    bool duplicate = false;
+    bool broken = false;
+    Xapian::Document doc;
+    std::string compressed;
+    std::optional<Error> error;
+};
+
+std::string location_json(const RawMessage& m) {
+    nlohmann::json j{{"source", m.where.source}, {"mailbox", m.where.mailbox}, {"folder", m.where.folder},
+                     {"id", m.where.server_id}, {"date", m.fallback_date}};
+    if (!m.flags.empty()) j["flags"] = m.flags;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Stage: content hash and dedupe key (parallel).
+struct HashStage {
+    void operator()(Item& item) const {
+        item.sha = sha256(item.raw.bytes);
+        item.key = index::dedupe_key(item.raw.bytes);
+    }
+};
+
+// Stage: MIME parse, document build, compression (parallel, new messages only).
+class ParseStage {
+  public:
+    ParseStage(std::string stemmer, index::ParseLimits limits) : stemmer_(std::move(stemmer)), limits_(limits) {}
+    void operator()(Item& item) const {
+        if (item.error || item.duplicate) return;
+        thread_local std::unique_ptr<index::DocumentBuilder> builder;
+        thread_local std::string builder_stemmer;
+        if (!builder || builder_stemmer != stemmer_) {
+            builder = std::make_unique<index::DocumentBuilder>(stemmer_);
+            builder_stemmer = stemmer_;
+        }
+        auto parsed = index::parse_message(item.raw.bytes, limits_, item.raw.fallback_date);
+        index::ParsedMessage msg;
+        if (parsed) msg = std::move(*parsed);
+        else {
+            msg.broken = true;
+            msg.date = item.raw.fallback_date;
+            msg.defects.push_back(parsed.error().message);
+        }
+        item.broken = msg.broken || !msg.defects.empty();
+        item.doc = builder->build(msg, item.raw.where, item.sha, item.key, item.raw.bytes.size());
+        item.compressed = index::zstd_compress(item.raw.bytes);
+    }
+
+  private:
+    std::string stemmer_;
+    index::ParseLimits limits_;
+};
+
+}  // namespace
+
+Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, const PipelineOptions& options,
+                                   const ProgressFn& progress) {
+    index::init_mime();
+    ImportSummary summary;
+    const auto t0 = std::chrono::steady_clock::now();
+    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    tbb::global_control gc(tbb::global_control::max_allowed_parallelism, threads);
+
+    HashStage hash;
+    ParseStage parse(archive.stemmer(), options.limits);
+    std::vector<std::uint64_t> acks;
+    std::size_t since_commit = 0;
+    std::uint64_t bytes_since_commit = 0;
+    bool checkpoints_blocked = false;  // after a message failed, later checkpoints would skip it
+    bool abort = false;
+    std::optional<Error> fatal;
+    const std::uint64_t expected = source.expected_total();
+
+    auto do_commit = [&]() -> bool {
+        auto r = archive.commit();
+        if (!r) {
+            fatal = r.error();
+            abort = true;
+            return false;
+        }
+        if (!acks.empty()) {
+            source.on_durable(acks);
+            acks.clear();
+        }
+        since_commit = 0;
+        bytes_since_commit = 0;
+        return true;
+    };
+
+    auto note_error = [&](const std::string& line) {
+        if (summary.errors.size() < 200) summary.errors.push_back(line);
+    };
+
+    tbb::parallel_pipeline(
+        options.max_in_flight,
+        tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
+                                      [&](tbb::flow_control& fc) -> Item* {
+                                          if (abort) {
+                                              fc.stop();
+                                              return nullptr;
+                                          }
+                                          auto m = source.next();
+                                          if (!m) {
+                                              fc.stop();
+                                              return nullptr;
+                                          }
+                                          auto* item = new Item;
+                                          item->raw = std::move(*m);
+                                          return item;
+                                      }) &
+            tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
+                                           [&](Item* item) {
+                                               hash(*item);
+                                               return item;
+                                           }) &
+            tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_in_order,
+                                           [&](Item* item) {
+                                               if (auto d = archive.find_duplicate(item->key)) {
+                                                   item->docno = *d;
+                                                   item->duplicate = true;
+                                               } else {
+                                                   item->docno = archive.allocate_docno(item->key);
+                                               }
+                                               return item;
+                                           }) &
+            tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
+                                           [&](Item* item) {
+                                               parse(*item);
+                                               return item;
+                                           }) &
+            tbb::make_filter<Item*, Item*>(
+                tbb::filter_mode::serial_in_order,
+                [&](Item* item) {
+                    if (item->error) return item;
+                    std::string meta = location_json(item->raw);
+                    if (item->duplicate) {
+                        if (auto r = archive.store_location(item->docno, item->sha, meta); !r) item->error = r.error();
+                    } else {
+                        auto ref = archive.store_original(item->docno, item->sha, item->raw.bytes.size(),
+                                                          item->compressed, meta);
+                        if (!ref) item->error = ref.error();
+                        else item->doc.add_value(schema::k_slot_location, ref->encode());
+                        std::string().swap(item->compressed);
+                    }
+                    return item;
+                }) &
+            tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
+                                           [&](Item* item) {
+                                               if (item->error) return item;
+                                               Result<void> r = item->duplicate
+                                                                    ? archive.add_location(item->docno, item->raw.where)
+                                                                    : archive.add_document(item->docno, std::move(item->doc));
+                                               if (!r) item->error = r.error();
+                                               return item;
+                                           }) &
+            tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
+                std::unique_ptr<Item> owned(item);
+                ++summary.seen;
+                summary.bytes += item->raw.bytes.size();
+                if (item->error) {
+                    ++summary.failed;
+                    note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
+                               " message " + item->raw.where.server_id + ": " + item->error->message);
+                    checkpoints_blocked = true;
+                    if (item->error->kind == Error::Kind::io) {
+                        abort = true;  // disk full or I/O failure: keep what is durable, stop
+                        if (!fatal) fatal = *item->error;
+                    }
+                } else {
+                    if (item->duplicate) ++summary.duplicates;
+                    else ++summary.added;
+                    if (item->broken) ++summary.broken;
+                    if (!checkpoints_blocked) {
+                        for (const auto& [k, v] : item->raw.checkpoint) archive.set_metadata(k, v);
+                        if (item->raw.ack) acks.push_back(item->raw.ack);
+                    }
+                    ++since_commit;
+                    bytes_since_commit += item->raw.bytes.size();
+                }
+                if (!abort && (since_commit >= options.commit_every || bytes_since_commit >= options.commit_bytes))
+                    do_commit();
+                if (progress) {
+                    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                    progress(summary, expected, false);
+                }
+            }));
+
+    // Whatever got through is made durable, even after an error.
+    if (!fatal || fatal->kind != Error::Kind::io || since_commit > 0) {
+        auto r = archive.commit();
+        if (r) {
+            if (!acks.empty()) source.on_durable(acks);
+        } else if (!fatal) {
+            fatal = r.error();
+        }
+    }
+    source.finish();
+    const auto& rep = source.report();
+    summary.failed += rep.failed;
+    for (const auto& e : rep.errors) note_error(e);
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress) progress(summary, expected, true);
+    if (fatal) {
+        note_error(fatal->message);
+        if (summary.seen == 0 && summary.added == 0) return fail(*fatal);
+    }
+    return summary;
+}
+
+}  // namespace mv::ingest

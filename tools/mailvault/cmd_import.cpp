@@ -1,0 +1,48 @@
+// `mailvault import PATH... [--mailbox M] [--folder F]`
+#include <iostream>
+
+#include "ingest/local/local_source.hpp"
+#include "ingest/pipeline.hpp"
+#include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/run_report.hpp"
+
+namespace mv::cli {
+
+void register_import(CLI::App& app, Context& ctx) {
+    struct Args {
+        std::vector<std::string> paths;
+        std::string mailbox, folder;
+        unsigned threads = 0;
+    };
+    auto args = std::make_shared<Args>();
+    auto* cmd = app.add_subcommand("import", "import Maildir trees, mbox files (.gz/.zst), .eml files or directories");
+    cmd->add_option("paths", args->paths, "what to import")->required();
+    cmd->add_option("--mailbox", args->mailbox, "mailbox label (default: from the path)");
+    cmd->add_option("--folder", args->folder, "folder label (default: from the path)");
+    cmd->add_option("--threads", args->threads, "worker threads (default: all cores)");
+    cmd->callback([&ctx, args] {
+        ctx.run = [&ctx, args]() -> int {
+            std::vector<std::filesystem::path> paths(args->paths.begin(), args->paths.end());
+            ingest::LocalImportOptions o;
+            o.mailbox = args->mailbox;
+            o.folder = args->folder;
+            auto source = ingest::make_local_import(paths, o);
+            if (!source) return report(source.error());
+            int code = 0;
+            auto archive = ctx.open_archive(index::OpenMode::write, code);
+            if (!archive) return code;
+            ingest::PipelineOptions po;
+            po.threads = args->threads;
+            auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, "import"));
+            if (!summary) return report(summary.error());
+            for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
+            std::string result = summary->failed ? "partial" : "ok";
+            record_last_sync(*archive, "import", result, *summary);
+            if (!ctx.quiet) std::cerr << summary_line("import", *summary) << "\n";
+            if (summary->failed && summary->added + summary->duplicates == 0) return k_nothing;
+            return summary->failed ? k_partial : k_ok;
+        };
+    });
+}
+
+}  // namespace mv::cli

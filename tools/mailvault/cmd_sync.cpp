@@ -1,0 +1,102 @@
+// `mailvault sync [SOURCE...]`, `check SOURCE`, `connect SOURCE`.
+#include <iostream>
+
+#include "ingest/pipeline.hpp"
+#include "ingest/source.hpp"
+#include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/run_report.hpp"
+
+namespace mv::cli {
+
+namespace {
+
+int run_sync(Context& ctx, const std::vector<std::string>& names) {
+    std::vector<const SourceConfig*> chosen;
+    if (names.empty()) {
+        for (const auto& s : ctx.config.sources) chosen.push_back(&s);
+        if (chosen.empty())
+            return report(make_error(Error::Kind::usage, "no [[source]] in the configuration" +
+                                                             (ctx.config.file.empty() ? std::string(" (no config file; use --config)")
+                                                                                      : " " + ctx.config.file.string())));
+    } else {
+        for (const auto& n : names) {
+            const SourceConfig* s = ctx.config.source(n);
+            if (!s) return report(make_error(Error::Kind::usage, "no source named '" + n + "' in the configuration"));
+            chosen.push_back(s);
+        }
+    }
+    int code = 0;
+    auto archive = ctx.open_archive(index::OpenMode::write, code);
+    if (!archive) return code;
+    int ok_sources = 0, failed_sources = 0, partial_sources = 0;
+    for (const SourceConfig* sc : chosen) {
+        auto source = ingest::make_source(*sc, *archive);
+        if (!source) {
+            std::cerr << "mailvault: " << source.error().message << "\n";
+            ingest::ImportSummary empty;
+            empty.errors.push_back(source.error().message);
+            record_last_sync(*archive, sc->name, "failed", empty);
+            ++failed_sources;
+            if (source.error().kind == Error::Kind::usage && chosen.size() == 1) return k_usage;
+            continue;
+        }
+        ingest::PipelineOptions po;
+        auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, sc->name));
+        if (!summary) {
+            std::cerr << "mailvault: " << sc->name << ": " << summary.error().message << "\n";
+            ingest::ImportSummary empty;
+            empty.errors.push_back(summary.error().message);
+            record_last_sync(*archive, sc->name, "failed", empty);
+            ++failed_sources;
+            continue;
+        }
+        for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
+        const bool unreachable = (*source)->report().unreachable;
+        std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
+        record_last_sync(*archive, sc->name, result, *summary);
+        if (!ctx.quiet) std::cerr << summary_line(sc->name, *summary) << "\n";
+        if (result == "failed") ++failed_sources;
+        else if (result == "partial") ++partial_sources;
+        else ++ok_sources;
+    }
+    if (failed_sources == static_cast<int>(chosen.size())) return k_nothing;
+    return failed_sources + partial_sources > 0 ? k_partial : k_ok;
+}
+
+}  // namespace
+
+void register_sync(CLI::App& app, Context& ctx) {
+    auto names = std::make_shared<std::vector<std::string>>();
+    auto* sync = app.add_subcommand("sync", "incremental fetch from configured sources (all if none named)");
+    sync->add_option("sources", *names, "source names");
+    sync->callback([&ctx, names] { ctx.run = [&ctx, names] { return run_sync(ctx, *names); }; });
+
+    auto check_name = std::make_shared<std::string>();
+    auto* check = app.add_subcommand("check", "connection and credential test of one source");
+    check->add_option("source", *check_name, "source name")->required();
+    check->callback([&ctx, check_name] {
+        ctx.run = [&ctx, check_name]() -> int {
+            const SourceConfig* sc = ctx.config.source(*check_name);
+            if (!sc) return report(make_error(Error::Kind::usage, "no source named '" + *check_name + "' in the configuration"));
+            auto lines = ingest::check_source(*sc);
+            if (!lines) {
+                std::cerr << "mailvault: " << lines.error().message << "\n";
+                return lines.error().kind == Error::Kind::usage ? k_usage : k_nothing;
+            }
+            for (const auto& l : *lines) std::cout << l << "\n";
+            return k_ok;
+        };
+    });
+
+    auto connect_name = std::make_shared<std::string>();
+    auto* connect = app.add_subcommand("connect", "OAuth2 sign-in for delegated sources (device code flow)");
+    connect->add_option("source", *connect_name, "source name")->required();
+    connect->callback([&ctx, connect_name] {
+        ctx.run = [connect_name]() -> int {
+            return report(make_error(Error::Kind::usage, "connect " + *connect_name +
+                                                             ": delegated OAuth sign-in is not available in this version"));
+        };
+    });
+}
+
+}  // namespace mv::cli

@@ -1,0 +1,78 @@
+#include "tools/mailvault/run_report.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace mv::cli {
+
+namespace {
+std::string human_bytes(std::uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1073741824.0);
+    else std::snprintf(buf, sizeof buf, "%.1f MB", b / 1048576.0);
+    return buf;
+}
+std::string clock_text(double seconds) {
+    long s = static_cast<long>(seconds);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+    return buf;
+}
+}  // namespace
+
+ingest::ProgressFn make_progress(const Context& ctx, const std::string& label) {
+    if (ctx.quiet) return {};
+    bool tty = ctx.tty;
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    return [tty, label, last](const ingest::ImportSummary& s, std::uint64_t expected, bool done) {
+        auto now = std::chrono::steady_clock::now();
+        auto interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000);
+        if (!done && now - *last < interval) return;
+        *last = now;
+        double rate = s.seconds > 0 ? s.seen / s.seconds : 0;
+        std::string line = label + ": " + std::to_string(s.seen);
+        if (expected) line += "/" + std::to_string(expected);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " messages, %.0f/s", rate);
+        line += buf;
+        if (expected && rate > 0 && s.seen < expected) line += ", ETA " + clock_text((expected - s.seen) / rate);
+        if (tty) {
+            std::cerr << "\r\033[K" << line << (done ? "\n" : "") << std::flush;
+        } else if (!done) {
+            std::cerr << line << "\n";
+        }
+    };
+}
+
+std::string summary_line(const std::string& label, const ingest::ImportSummary& s) {
+    char buf[256];
+    double rate = s.seconds > 0 ? s.seen / s.seconds : 0;
+    std::snprintf(buf, sizeof buf, "%s: %llu new, %llu duplicates, %llu broken, %llu failed, %s in %.1f s (%.0f msgs/s)",
+                  label.c_str(), static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.duplicates),
+                  static_cast<unsigned long long>(s.broken), static_cast<unsigned long long>(s.failed),
+                  human_bytes(s.bytes).c_str(), s.seconds, rate);
+    return buf;
+}
+
+void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
+                      const ingest::ImportSummary& s) {
+    nlohmann::json j{{"time", static_cast<std::int64_t>(std::time(nullptr))},
+                     {"result", result},
+                     {"seen", s.seen},
+                     {"added", s.added},
+                     {"duplicates", s.duplicates},
+                     {"broken", s.broken},
+                     {"failed", s.failed},
+                     {"bytes", s.bytes},
+                     {"seconds", s.seconds}};
+    nlohmann::json errs = nlohmann::json::array();
+    for (std::size_t i = 0; i < s.errors.size() && i < 20; ++i) errs.push_back(s.errors[i]);
+    j["errors"] = std::move(errs);
+    archive.set_metadata("lastsync:" + source, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    (void)archive.commit();
+}
+
+}  // namespace mv::cli

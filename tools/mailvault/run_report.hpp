@@ -1,0 +1,20 @@
+#pragma once
+// Progress lines and end-of-run summaries shared by import and sync.
+#include <string>
+
+#include "ingest/pipeline.hpp"
+#include "tools/mailvault/cli.hpp"
+
+namespace mv::cli {
+
+// A progress callback: a live line on a terminal, a log line every 10 s otherwise.
+ingest::ProgressFn make_progress(const Context& ctx, const std::string& label);
+
+// "label: N new, N duplicates, N broken, N failed, X MB in S s (R msgs/s)".
+std::string summary_line(const std::string& label, const ingest::ImportSummary& s);
+
+// Records "lastsync:<source>" (time, result, counts, first errors) and commits it.
+void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
+                      const ingest::ImportSummary& s);
+
+}  // namespace mv::cli
