@@ -3,7 +3,123 @@
 #include <gmime/gmime.h>
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
+#include "index/mime/parser.hpp"
+#include "index/text/fold.hpp"
+
 namespace mv::query {
+namespace {
+
+struct GObjUnref {
+    void operator()(void* p) const {
+        if (p) g_object_unref(p);
+    }
+};
+template <typename T>
+using gobj = std::unique_ptr<T, GObjUnref>;
+
+struct GFree {
+    void operator()(void* p) const { g_free(p); }
+};
+
+std::string safe(const char* s) { return s ? text::valid_utf8(s) : std::string{}; }
+
+std::string mime_type_of(GMimeObject* obj) {
+    GMimeContentType* ct = g_mime_object_get_content_type(obj);
+    if (!ct) return "text/plain";
+    std::unique_ptr<char, GFree> s(g_mime_content_type_get_mime_type(ct));
+    std::string t = safe(s.get());
+    for (auto& c : t) c = static_cast<char>(g_ascii_tolower(c));
+    return t;
+}
+
+struct Parsed {
+    gobj<GMimeStream> stream;
+    gobj<GMimeParser> parser;
+    gobj<GMimeMessage> msg;
+};
+
+Parsed parse(std::string_view raw) {
+    Parsed p;
+    p.stream.reset(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    p.parser.reset(g_mime_parser_new_with_stream(p.stream.get()));
+    p.msg.reset(g_mime_parser_construct_message(p.parser.get(), nullptr));
+    return p;
+}
+
+std::uint64_t decoded_size(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return 0;
+    gobj<GMimeStream> null(g_mime_stream_null_new());
+    g_mime_data_wrapper_write_to_stream(content, null.get());
+    return static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
+}
+
+// The walk of index/mime/parser.cpp, so attachment numbers match the indexed list.
+std::vector<std::pair<AttachmentPart, GMimePart*>> walk_attachments(GMimeMessage* msg, bool sizes) {
+    std::vector<std::pair<AttachmentPart, GMimePart*>> out;
+    if (!msg) return out;
+    struct Frame {
+        GMimeObject* obj;
+        int depth;
+    };
+    const int max_depth = index::ParseLimits{}.max_depth;
+    std::vector<Frame> stack{{g_mime_message_get_mime_part(msg), 0}};
+    while (!stack.empty()) {
+        Frame f = stack.back();
+        stack.pop_back();
+        if (!f.obj || f.depth > max_depth) continue;
+        if (GMIME_IS_MESSAGE_PART(f.obj)) {
+            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
+            if (inner) stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
+            continue;
+        }
+        if (GMIME_IS_MULTIPART(f.obj)) {
+            GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
+            int n = g_mime_multipart_get_count(mp);
+            if (mime_type_of(f.obj) == "multipart/alternative") {
+                GMimeObject* chosen = nullptr;
+                for (int i = 0; i < n; ++i) {
+                    GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                    if (mime_type_of(c) == "text/plain") {
+                        chosen = c;
+                        break;
+                    }
+                }
+                if (chosen) {
+                    stack.push_back({chosen, f.depth + 1});
+                    for (int i = n - 1; i >= 0; --i) {
+                        GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
+                    }
+                    continue;
+                }
+            }
+            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
+            continue;
+        }
+        if (!GMIME_IS_PART(f.obj)) continue;
+        GMimePart* part = GMIME_PART(f.obj);
+        std::string type = mime_type_of(f.obj);
+        const char* disp = g_mime_object_get_disposition(f.obj);
+        std::string filename = safe(g_mime_part_get_filename(part));
+        bool attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !filename.empty() ||
+                          !(type.starts_with("text/plain") || type.starts_with("text/html"));
+        if (type == "application/pgp-signature" || type == "application/pkcs7-signature" ||
+            type == "application/x-pkcs7-signature")
+            attachment = !filename.empty() && filename != "signature.asc" && filename != "smime.p7s";
+        if (!attachment) continue;
+        AttachmentPart a;
+        a.filename = filename;
+        a.content_type = type;
+        if (sizes) a.size = decoded_size(part);
+        out.push_back({std::move(a), part});
+    }
+    return out;
+}
+
+}  // namespace
 
 Result<Hit> load_hit(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links) {
     std::optional<Xapian::Document> doc;
@@ -25,6 +141,121 @@ std::string link_json(const Hit& hit) {
     j["docno"] = hit.docno;
     j["title"] = hit.title;
     j["link"] = hit.link;
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::vector<AttachmentPart> list_attachments(std::string_view raw) {
+    Parsed p = parse(raw);
+    std::vector<AttachmentPart> out;
+    for (auto& [a, part] : walk_attachments(p.msg.get(), true)) out.push_back(std::move(a));
+    return out;
+}
+
+Result<std::string> extract_attachment(std::string_view raw, std::size_t n) {
+    Parsed p = parse(raw);
+    auto parts = walk_attachments(p.msg.get(), false);
+    if (n == 0 || n > parts.size())
+        return fail(Error::Kind::usage, "attachment " + std::to_string(n) + " does not exist; the message has " +
+                                            std::to_string(parts.size()) + " attachment(s)");
+    GMimeDataWrapper* content = g_mime_part_get_content(parts[n - 1].second);
+    if (!content) return std::string();
+    gobj<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(content, mem.get());
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links) {
+    auto hit = load_hit(archive, docno, links);
+    if (!hit) return fail(hit.error());
+    auto raw = archive.read_original(docno);
+    if (!raw) return fail(raw.error());
+    MessageView v;
+    v.hit = std::move(*hit);
+    Parsed p = parse(*raw);
+    if (p.msg) {
+        GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(p.msg.get()));
+        int n = list ? g_mime_header_list_get_count(list) : 0;
+        for (int i = 0; i < n; ++i) {
+            GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+            v.headers.emplace_back(safe(g_mime_header_get_name(h)), safe(g_mime_header_get_value(h)));
+        }
+        for (auto& [a, part] : walk_attachments(p.msg.get(), true)) v.attachments.push_back(std::move(a));
+    }
+    auto parsed = index::parse_message(*raw, index::ParseLimits{}, v.hit.data.date);
+    if (parsed) v.body = parsed->body_text;
+    return v;
+}
+
+std::string view_text(const MessageView& v) {
+    const auto& d = v.hit.data;
+    auto join = [](const std::vector<std::string>& xs) {
+        std::string s;
+        for (const auto& x : xs) s += (s.empty() ? "" : ", ") + x;
+        return s;
+    };
+    std::string out;
+    auto line = [&](const char* name, const std::string& value) {
+        if (!value.empty()) out += std::string(name) + ": " + value + "\n";
+    };
+    line("Docno", std::to_string(v.hit.docno));
+    line("Title", v.hit.title);
+    line("Link", v.hit.link);
+    line("Date", iso_date(d.date));
+    line("From", d.from);
+    line("To", join(d.to));
+    line("Cc", join(d.cc));
+    line("Subject", d.subject);
+    line("Message-ID", d.message_id.empty() ? "" : "<" + d.message_id + ">");
+    line("Mailboxes", join(mailboxes_of(d)));
+    line("Folders", join(folders_of(d)));
+    line("Size", std::to_string(d.size));
+    line("SHA-256", d.sha256);
+    if (!v.attachments.empty()) {
+        out += "Attachments:\n";
+        for (std::size_t i = 0; i < v.attachments.size(); ++i) {
+            const auto& a = v.attachments[i];
+            out += "  " + std::to_string(i + 1) + ". " + (a.filename.empty() ? "(no name)" : a.filename) + " (" +
+                   a.content_type + ", " + std::to_string(a.size) + " bytes)\n";
+        }
+    }
+    out += "\n";
+    out += v.body;
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    return out;
+}
+
+std::string view_json(const MessageView& v) {
+    const auto& d = v.hit.data;
+    nlohmann::ordered_json j;
+    j["docno"] = v.hit.docno;
+    j["date"] = iso_date(d.date);
+    j["from"] = d.from;
+    j["to"] = d.to;
+    j["cc"] = d.cc;
+    j["subject"] = d.subject;
+    j["message_id"] = d.message_id;
+    j["mailboxes"] = mailboxes_of(d);
+    j["folders"] = folders_of(d);
+    j["size"] = d.size;
+    j["sha256"] = d.sha256;
+    j["title"] = v.hit.title;
+    j["link"] = v.hit.link;
+    auto headers = nlohmann::ordered_json::array();
+    for (const auto& [name, value] : v.headers) headers.push_back({name, value});
+    j["headers"] = std::move(headers);
+    auto atts = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < v.attachments.size(); ++i) {
+        const auto& a = v.attachments[i];
+        nlohmann::ordered_json x;
+        x["n"] = i + 1;
+        x["filename"] = a.filename;
+        x["content_type"] = a.content_type;
+        x["size"] = a.size;
+        atts.push_back(std::move(x));
+    }
+    j["attachments"] = std::move(atts);
+    j["body"] = v.body;
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

@@ -1,11 +1,15 @@
 // search, show, link, export, stats, verify: thin wrappers over query/.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <fstream>
 #include <iostream>
 
+#include "query/export.hpp"
 #include "query/inspect.hpp"
+#include "query/stats.hpp"
 #include "query/search.hpp"
 #include "tools/mailvault/cli.hpp"
 
@@ -132,7 +136,172 @@ void register_link_cmd(CLI::App& app, Context& ctx) {
     });
 }
 
-void register_inspect_cmds(CLI::App&, Context&) {}
+
+bool write_stdout(std::string_view bytes) {
+    std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::cout.flush();
+    return static_cast<bool>(std::cout);
+}
+
+bool write_file(const std::string& path, std::string_view bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    return static_cast<bool>(out);
+}
+
+struct ShowArgs {
+    std::string docno;
+    bool raw = false;
+    bool json = false;
+    std::size_t attachment = 0;
+    std::string output;
+};
+
+void register_show_cmd(CLI::App& app, Context& ctx) {
+    auto args = std::make_shared<ShowArgs>();
+    auto* sub = app.add_subcommand("show", "one message: headers, text, attachments");
+    sub->add_option("docno", args->docno, "document number")->required();
+    sub->add_flag("--raw", args->raw, "write the original bytes");
+    sub->add_flag("--json", args->json, "as JSON");
+    sub->add_option("--attachment", args->attachment, "write attachment N (1-based), decoded");
+    sub->add_option("-o,--output", args->output, "write to FILE instead of stdout (--raw, --attachment)");
+    sub->callback([&ctx, args] {
+        ctx.run = [&ctx, args]() -> int {
+            std::uint64_t docno = 0;
+            if (!parse_docno(args->docno, docno)) return bad_docno(args->docno);
+            if (args->raw && args->attachment)
+                return report(make_error(Error::Kind::usage, "show: --raw and --attachment exclude each other"));
+            int code = 0;
+            auto archive = open_for_query(ctx, code);
+            if (!archive) return code;
+            auto emit = [&](std::string_view bytes) -> int {
+                bool ok = args->output.empty() || args->output == "-" ? write_stdout(bytes)
+                                                                       : write_file(args->output, bytes);
+                if (!ok)
+                    return report(make_error(Error::Kind::io, "show: cannot write " +
+                                                                  (args->output.empty() ? std::string("stdout") : args->output)));
+                return k_ok;
+            };
+            if (args->raw || args->attachment) {
+                if (!archive->document(docno))
+                    return report(make_error(Error::Kind::not_found, "no message " + std::to_string(docno) + " in the archive"));
+                auto raw = archive->read_original(docno);
+                if (!raw) return report(raw.error());
+                if (args->raw) return emit(*raw);
+                auto part = query::extract_attachment(*raw, args->attachment);
+                if (!part) return report(part.error());
+                return emit(*part);
+            }
+            query::LinkBuilder links(link_config(ctx));
+            auto view = query::load_view(*archive, docno, links);
+            if (!view) return report(view.error());
+            return emit(args->json ? query::view_json(*view) + "\n" : query::view_text(*view));
+        };
+    });
+}
+
+struct ExportArgs {
+    std::vector<std::string> words;
+    std::string mbox, eml;
+};
+
+std::string rate_line(const query::ExportProgress& p, double secs) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "export: %llu/%llu messages, %.1f MB, %.0f msgs/s",
+                  static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(p.total), p.bytes / 1e6,
+                  secs > 0 ? p.done / secs : 0.0);
+    return buf;
+}
+
+void register_export_cmd(CLI::App& app, Context& ctx) {
+    auto args = std::make_shared<ExportArgs>();
+    auto* sub = app.add_subcommand("export", "write the originals of all matches");
+    sub->add_option("query", args->words, "query")->required();
+    auto* m = sub->add_option("--mbox", args->mbox, "mboxrd file (- for stdout)");
+    auto* e = sub->add_option("--eml", args->eml, "directory for DOCNO.eml files");
+    m->excludes(e);
+    sub->callback([&ctx, args] {
+        ctx.run = [&ctx, args]() -> int {
+            if (args->mbox.empty() == args->eml.empty())
+                return report(make_error(Error::Kind::usage, "export: give --mbox FILE or --eml DIR"));
+            int code = 0;
+            auto archive = open_for_query(ctx, code);
+            if (!archive) return code;
+            auto docnos = query::all_matches(*archive, join_query(args->words), parse_options(*archive));
+            if (!docnos) return report(docnos.error());
+            auto t0 = std::chrono::steady_clock::now();
+            auto last = t0;
+            auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+            auto progress = [&](const query::ExportProgress& p) {
+                if (!ctx.tty) return;
+                auto now = std::chrono::steady_clock::now();
+                if (now - last < std::chrono::milliseconds(200) && p.done != p.total) return;
+                last = now;
+                std::cerr << "\r" << rate_line(p, secs()) << "\x1b[K" << std::flush;
+            };
+            auto fmt = args->mbox.empty() ? query::ExportFormat::eml : query::ExportFormat::mbox;
+            auto dest = args->mbox.empty() ? args->eml : args->mbox;
+            auto r = query::export_messages(*archive, *docnos, fmt, dest, progress);
+            if (ctx.tty) std::cerr << "\n";
+            if (!r) return report(r.error());
+            for (const auto& err : r->errors) std::cerr << "mailvault: export: " << err << "\n";
+            log_line(ctx, rate_line(*r, secs()) + (r->errors.empty() ? "" : ", " + std::to_string(r->errors.size()) + " failed"));
+            return r->errors.empty() ? k_ok : k_partial;
+        };
+    });
+}
+
+void register_stats_cmd(CLI::App& app, Context& ctx) {
+    auto json = std::make_shared<bool>(false);
+    auto* sub = app.add_subcommand("stats", "counts per source and mailbox, sizes, last sync per source");
+    sub->add_flag("--json", *json, "as JSON");
+    sub->callback([&ctx, json] {
+        ctx.run = [&ctx, json]() -> int {
+            int code = 0;
+            auto archive = ctx.open_archive(index::OpenMode::read, code);
+            if (!archive) return code;
+            auto s = query::compute_stats(*archive);
+            if (!s) return report(s.error());
+            std::cout << (*json ? query::stats_json(*s) + "\n" : query::stats_text(*s)) << std::flush;
+            return k_ok;
+        };
+    });
+}
+
+void register_verify_cmd(CLI::App& app, Context& ctx) {
+    auto* sub = app.add_subcommand("verify", "re-hash every original against the index");
+    auto threads = std::make_shared<unsigned>(std::max(1u, std::thread::hardware_concurrency()));
+    sub->add_option("--threads", *threads, "worker threads (default: all cores)");
+    sub->callback([&ctx, threads] {
+        ctx.run = [&ctx, threads]() -> int {
+            int code = 0;
+            auto archive = ctx.open_archive(index::OpenMode::read, code);
+            if (!archive) return code;
+            auto progress = [&](std::uint64_t done, std::uint64_t total) {
+                if (ctx.tty) std::cerr << "\rverify: " << done << "/" << total << "\x1b[K" << std::flush;
+            };
+            auto r = query::verify_archive(*archive, *threads, progress);
+            if (ctx.tty) std::cerr << "\n";
+            if (!r) return report(r.error());
+            for (const auto& i : r->issues) std::cout << "damaged " << i.docno << ": " << i.what << "\n";
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "verify: %llu originals, %.1f MB in %.2f s (%.0f MB/s), %zu damaged",
+                          static_cast<unsigned long long>(r->checked), r->bytes / 1e6, r->seconds,
+                          r->seconds > 0 ? r->bytes / 1e6 / r->seconds : 0.0, r->issues.size());
+            std::cout << std::flush;
+            std::cerr << buf << "\n";
+            return r->issues.empty() ? k_ok : k_partial;
+        };
+    });
+}
+
+void register_inspect_cmds(CLI::App& app, Context& ctx) {
+    register_show_cmd(app, ctx);
+    register_export_cmd(app, ctx);
+    register_stats_cmd(app, ctx);
+    register_verify_cmd(app, ctx);
+}
 
 }  // namespace
 

@@ -1,0 +1,250 @@
+#include "query/stats.hpp"
+
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "index/document/builder.hpp"
+#include "index/schema.hpp"
+#include "query/search.hpp"
+
+namespace mv::query {
+namespace {
+
+std::uint64_t dir_bytes(const std::filesystem::path& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
+            total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
+    return total;
+}
+
+std::vector<GroupStats> groups(const Xapian::Database& db, std::string_view prefix,
+                               const std::vector<std::uint64_t>& sizes) {
+    std::vector<GroupStats> out;
+    const std::string p(prefix);
+    for (auto t = db.allterms_begin(p); t != db.allterms_end(p); ++t) {
+        std::string term = *t;
+        GroupStats g;
+        g.name = term.substr(p.size());
+        if (!g.name.empty() && g.name[0] == ':') g.name.erase(0, 1);
+        for (auto d = db.postlist_begin(term); d != db.postlist_end(term); ++d) {
+            ++g.messages;
+            if (*d < sizes.size()) g.bytes += sizes[*d];
+        }
+        out.push_back(std::move(g));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.messages > b.messages; });
+    return out;
+}
+
+std::string human(std::uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+}  // namespace
+
+Result<ArchiveStats> compute_stats(const index::Archive& archive) {
+    try {
+        ArchiveStats s;
+        Xapian::Database db = archive.database();
+        s.messages = db.get_doccount();
+        std::vector<std::uint64_t> sizes(db.get_lastdocid() + 1, 0);
+        for (auto v = db.valuestream_begin(schema::k_slot_size); v != db.valuestream_end(schema::k_slot_size); ++v) {
+            auto n = static_cast<std::uint64_t>(Xapian::sortable_unserialise(*v));
+            sizes[v.get_docid()] = n;
+            s.bytes += n;
+        }
+        if (s.messages) {
+            s.oldest = static_cast<std::int64_t>(Xapian::sortable_unserialise(db.get_value_lower_bound(schema::k_slot_date)));
+            s.newest = static_cast<std::int64_t>(Xapian::sortable_unserialise(db.get_value_upper_bound(schema::k_slot_date)));
+        }
+        s.sources = groups(db, schema::prefix_of("source"), sizes);
+        s.mailboxes = groups(db, schema::prefix_of("mailbox"), sizes);
+        s.folders = groups(db, schema::prefix_of("folder"), sizes);
+        s.disk_bytes = dir_bytes(archive.dir());
+        s.store_bytes = archive.store().total_bytes();
+        s.index_bytes = dir_bytes(archive.dir() / "index");
+        for (const auto& [key, value] : archive.metadata_with_prefix("lastsync:")) {
+            SyncRecord r;
+            r.source = key.substr(std::strlen("lastsync:"));
+            auto j = nlohmann::json::parse(value, nullptr, false);
+            if (j.is_object()) {
+                if (j.contains("time"))
+                    r.time = j["time"].is_string()            ? j["time"].get<std::string>()
+                             : j["time"].is_number_integer() ? iso_date(j["time"].get<std::int64_t>())
+                                                              : j["time"].dump();
+                r.result = j.value("result", "");
+                if (j.contains("added") && j["added"].is_number()) r.added = j["added"].get<std::uint64_t>();
+                if (j.contains("errors") && j["errors"].is_array())
+                    for (const auto& e : j["errors"]) r.errors.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+            } else {
+                r.result = "unreadable record";
+            }
+            s.syncs.push_back(std::move(r));
+        }
+        return s;
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, "stats: " + e.get_msg());
+    }
+}
+
+std::string stats_text(const ArchiveStats& s) {
+    std::string out;
+    out += "messages: " + std::to_string(s.messages) + " (" + human(s.bytes) + " of mail)\n";
+    if (s.messages) out += "dates: " + iso_date(s.oldest) + " .. " + iso_date(s.newest) + "\n";
+    out += "on disk: " + human(s.disk_bytes) + " (index " + human(s.index_bytes) + ", originals " +
+           human(s.store_bytes) + ")\n";
+    auto table = [&](const char* title, const std::vector<GroupStats>& g) {
+        if (g.empty()) return;
+        out += std::string(title) + ":\n";
+        for (const auto& x : g)
+            out += "  " + x.name + ": " + std::to_string(x.messages) + " messages, " + human(x.bytes) + "\n";
+    };
+    table("sources", s.sources);
+    table("mailboxes", s.mailboxes);
+    if (!s.syncs.empty()) {
+        out += "last sync:\n";
+        for (const auto& r : s.syncs) {
+            out += "  " + r.source + ": " + r.time + " " + r.result + ", " + std::to_string(r.added) + " added";
+            if (!r.errors.empty()) out += ", " + std::to_string(r.errors.size()) + " error(s): " + r.errors.front();
+            out += "\n";
+        }
+    }
+    return out;
+}
+
+std::string stats_json(const ArchiveStats& s) {
+    nlohmann::ordered_json j;
+    j["messages"] = s.messages;
+    j["bytes"] = s.bytes;
+    j["oldest"] = s.messages ? iso_date(s.oldest) : "";
+    j["newest"] = s.messages ? iso_date(s.newest) : "";
+    j["disk_bytes"] = s.disk_bytes;
+    j["index_bytes"] = s.index_bytes;
+    j["originals_bytes"] = s.store_bytes;
+    auto groups = [](const std::vector<GroupStats>& g) {
+        auto a = nlohmann::ordered_json::array();
+        for (const auto& x : g) a.push_back({{"name", x.name}, {"messages", x.messages}, {"bytes", x.bytes}});
+        return a;
+    };
+    j["sources"] = groups(s.sources);
+    j["mailboxes"] = groups(s.mailboxes);
+    j["folders"] = groups(s.folders);
+    auto syncs = nlohmann::ordered_json::array();
+    for (const auto& r : s.syncs) {
+        nlohmann::ordered_json x;
+        x["source"] = r.source;
+        x["time"] = r.time;
+        x["result"] = r.result;
+        x["added"] = r.added;
+        x["errors"] = r.errors;
+        syncs.push_back(std::move(x));
+    }
+    j["last_sync"] = std::move(syncs);
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+Result<VerifyReport> verify_archive(const index::Archive& archive, unsigned threads,
+                                    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
+    struct Item {
+        std::uint64_t docno;
+        std::string location, sha;
+    };
+    VerifyReport report;
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<Item> items;
+    try {
+        Xapian::Database db = archive.database();
+        std::uint64_t total = db.get_doccount();
+        items.reserve(total);
+        for (auto p = db.postlist_begin(""); p != db.postlist_end(""); ++p) items.push_back({*p, {}, {}});
+        // Value streams are read in docid order, far cheaper than opening each document.
+        std::size_t i = 0;
+        for (auto v = db.valuestream_begin(schema::k_slot_location); v != db.valuestream_end(schema::k_slot_location); ++v) {
+            while (i < items.size() && items[i].docno < v.get_docid()) ++i;
+            if (i < items.size() && items[i].docno == v.get_docid()) items[i].location = *v;
+        }
+        i = 0;
+        for (auto v = db.valuestream_begin(schema::k_slot_sha256); v != db.valuestream_end(schema::k_slot_sha256); ++v) {
+            while (i < items.size() && items[i].docno < v.get_docid()) ++i;
+            if (i < items.size() && items[i].docno == v.get_docid()) items[i].sha = *v;
+        }
+        for (auto& it : items) {
+            if (it.sha.size() == 32) continue;
+            // No binary digest in the value slot: take the hex one of the document data.
+            auto d = index::DocData::from_json(db.get_document(static_cast<Xapian::docid>(it.docno)).get_data());
+            it.sha = d.sha256;
+        }
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, "verify: reading the index: " + e.get_msg());
+    }
+
+    std::mutex mu;
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::uint64_t> done{0}, bytes{0};
+    auto worker = [&] {
+        std::vector<VerifyIssue> local;
+        for (;;) {
+            std::size_t k = next.fetch_add(1);
+            if (k >= items.size()) break;
+            const Item& it = items[k];
+            auto issue = [&](std::string what) { local.push_back({it.docno, std::move(what)}); };
+            auto ref = index::StoredRef::decode(it.location);
+            if (!ref) {
+                issue("index entry has no original (no store location)");
+            } else if (auto payload = archive.store().read_payload(*ref); !payload) {
+                issue("original missing or unreadable: " + payload.error().message);
+            } else if (auto raw = index::zstd_decompress(*payload, ref->raw_size); !raw) {
+                issue("original damaged (truncated or altered): " + raw.error().message);
+            } else {
+                Digest d = sha256(*raw);
+                bytes += raw->size();
+                bool match = it.sha.size() == 32 ? std::memcmp(d.data(), it.sha.data(), 32) == 0 : to_hex(d) == it.sha;
+                if (raw->size() != ref->raw_size) issue("original has " + std::to_string(raw->size()) +
+                                                        " bytes, the index says " + std::to_string(ref->raw_size));
+                else if (!match) issue("original altered: SHA-256 " + to_hex(d) + " does not match the index");
+            }
+            std::uint64_t n = ++done;
+            if (progress && (n % 1000 == 0)) {
+                std::lock_guard lock(mu);
+                progress(n, items.size());
+            }
+        }
+        std::lock_guard lock(mu);
+        report.issues.insert(report.issues.end(), local.begin(), local.end());
+    };
+    threads = std::max(1u, threads);
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    std::sort(report.issues.begin(), report.issues.end(), [](const auto& a, const auto& b) { return a.docno < b.docno; });
+    report.checked = items.size();
+    report.bytes = bytes;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress) progress(items.size(), items.size());
+    return report;
+}
+
+}  // namespace mv::query

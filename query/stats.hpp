@@ -1,0 +1,57 @@
+#pragma once
+// `stats` and `verify`: what the archive holds, and whether every original is intact.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "index/archive.hpp"
+
+namespace mv::query {
+
+struct GroupStats {
+    std::string name;
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;  // raw size of the originals
+};
+
+struct SyncRecord {
+    std::string source;
+    std::string time;    // as recorded
+    std::string result;  // ok | partial | failed
+    std::uint64_t added = 0;
+    std::vector<std::string> errors;
+};
+
+struct ArchiveStats {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;       // raw size of all originals
+    std::int64_t oldest = 0, newest = 0;
+    std::uint64_t disk_bytes = 0;  // everything under the archive directory (allocated)
+    std::uint64_t index_bytes = 0, store_bytes = 0;
+    std::vector<GroupStats> sources, mailboxes, folders;
+    std::vector<SyncRecord> syncs;
+};
+
+Result<ArchiveStats> compute_stats(const index::Archive& archive);
+std::string stats_text(const ArchiveStats& s);
+std::string stats_json(const ArchiveStats& s);
+
+struct VerifyIssue {
+    std::uint64_t docno = 0;
+    std::string what;
+};
+
+struct VerifyReport {
+    std::uint64_t checked = 0;
+    std::uint64_t bytes = 0;  // raw bytes hashed
+    double seconds = 0;
+    std::vector<VerifyIssue> issues;  // sorted by docno
+};
+
+// Re-reads, decompresses and re-hashes every original the index refers to on `threads`
+// threads; a missing, truncated or altered original, or an entry without one, is an issue.
+Result<VerifyReport> verify_archive(const index::Archive& archive, unsigned threads,
+                                    const std::function<void(std::uint64_t done, std::uint64_t total)>& progress);
+
+}  // namespace mv::query
