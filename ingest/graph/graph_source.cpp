@@ -275,7 +275,7 @@ class GraphSource final : public Source {
         return it == checkpoints_.end() ? "" : it->second;
     }
     void push(std::optional<RawMessage> msg, Checkpoints cps);
-    void add_error(const std::string& line, std::uint64_t failed_messages = 0) {
+    void add_error(const std::string& line, std::uint64_t failed_messages = 1) {
         std::lock_guard lk(report_mu_);
         report_.failed += failed_messages;
         if (report_.errors.size() < 200) report_.errors.push_back(line);
