@@ -241,6 +241,19 @@ Result<Prepared> prepare(std::string_view q) {
     std::size_t i = 0;
     const std::size_t n = q.size();
     auto emit_folded = [&](std::string_view s) { out.text += text::fold(s); };
+    // Xapian's NOT binds looser than the implicit AND ("NOT a b" is NOT (a b)), so every
+    // NOT is emitted as "(NOT operand)": each entry is the paren depth awaiting its ")".
+    std::vector<std::size_t> pending_not;
+    auto operand_done = [&] {
+        while (!pending_not.empty() && pending_not.back() == open.size()) {
+            out.text += ')';
+            pending_not.pop_back();
+        }
+    };
+    auto emit_not = [&] {
+        out.text += "(NOT ";
+        pending_not.push_back(open.size());
+    };
     while (i < n) {
         char c = q[i];
         if (is_space(c)) {
@@ -261,6 +274,7 @@ Result<Prepared> prepare(std::string_view q) {
             open.pop_back();
             toks.push_back({Tok::rparen, i});
             out.text += ')';
+            operand_done();
             ++i;
             continue;
         }
@@ -272,7 +286,7 @@ Result<Prepared> prepare(std::string_view q) {
             ++i;
             if (negate) {
                 toks.push_back({Tok::op_not, start});
-                out.text += "NOT ";
+                emit_not();
             }
             if (q[i] == '(') continue;  // NOT (group)
         }
@@ -283,6 +297,7 @@ Result<Prepared> prepare(std::string_view q) {
             emit_folded(q.substr(i + 1, close - i - 1));
             out.text += '"';
             toks.push_back({Tok::word, start});
+            operand_done();
             i = close + 1;
             continue;
         }
@@ -320,6 +335,7 @@ Result<Prepared> prepare(std::string_view q) {
                     i = e;
                 }
                 toks.push_back({Tok::word, start});
+                operand_done();
                 continue;
             }
         }
@@ -329,10 +345,12 @@ Result<Prepared> prepare(std::string_view q) {
         std::string_view w = q.substr(i, e - i);
         if (!negate && is_operator(w)) {
             toks.push_back({w == "NOT" ? Tok::op_not : Tok::op_binary, start});
-            out.text += w;
+            if (w == "NOT") emit_not();
+            else out.text += w;
         } else {
             toks.push_back({Tok::word, start});
             emit_folded(w);
+            operand_done();
         }
         i = e;
     }

@@ -1,0 +1,282 @@
+// Golden tests: every query form of DESIGN.md against the fixture archive, whose expected
+// matching sets are known (data/mail/query/README.md: qNN.eml is docno NN).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "query/parser.hpp"
+#include "query/search.hpp"
+#include "unit/query/fixture_archive.hpp"
+
+namespace mv::query {
+namespace {
+
+using Set = std::set<std::uint64_t>;
+
+class Golden : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::TempDir;
+        ASSERT_TRUE(test::build_fixture_archive(dir_->path() / "arc"));
+        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
+        ASSERT_TRUE(a) << a.error().message;
+        archive_ = a->release();
+    }
+    static void TearDownTestSuite() {
+        delete archive_;
+        delete dir_;
+    }
+    static Result<Set> run(const std::string& q) {
+        ParseOptions p;
+        p.stemmer = "english";
+        p.now = 1700000000;  // 2023-11-14T22:13:20Z
+        auto all = all_matches(*archive_, q, p);
+        if (!all) return fail(all.error());
+        return Set(all->begin(), all->end());
+    }
+    static Set all_but(Set out) {
+        Set s;
+        for (std::uint64_t i = 1; i <= 16; ++i)
+            if (!out.count(i)) s.insert(i);
+        return s;
+    }
+    static inline test::TempDir* dir_ = nullptr;
+    static inline index::Archive* archive_ = nullptr;
+};
+
+struct Case {
+    const char* query;
+    Set expected;
+};
+
+TEST_F(Golden, EveryQueryFormMatchesItsKnownSet) {
+    const Set all = all_but({});
+    const std::vector<Case> cases = {
+        // everything, free words, phrases
+        {"*", all},
+        {"report", {1, 2}},
+        {"quarterly report", {1, 2}},
+        {"\"quarterly report\"", {1, 2}},
+        {"\"report quarterly\"", {}},
+        {"\"cache flush\"", {4}},
+        {"kernel", {2, 4}},
+        {"weather", {16}},
+        {"offer", {12}},
+        {"zzscript", {}},  // HTML script text is not indexed
+        // boolean operators, -word, parentheses
+        {"kernel AND panic", {2}},
+        {"kernel OR lunch", {2, 3, 4}},
+        {"kernel NOT panic", {4}},
+        {"kernel AND NOT panic", {4}},
+        {"kernel -panic", {4}},
+        {"NOT kernel", all_but({2, 4})},
+        {"-kernel", all_but({2, 4})},
+        {"(kernel OR lunch) AND friday", {3}},
+        {"lunch OR (kernel AND NOT panic)", {3, 4}},
+        {"-(kernel OR lunch) report", {1}},
+        {"+kernel panic", {2}},
+        // stemming (english) and exact words
+        {"run", {1, 11}},
+        {"running", {1, 11}},
+        {"runs", {1, 11}},
+        {"ran", {11}},
+        // case and accents
+        {"KERNEL", {2, 4}},
+        {"müller", {1, 2, 12}},
+        {"muller", {1, 2, 12}},
+        {"MÜLLER", {1, 2, 12}},
+        {"café", {3}},
+        {"cafe", {3}},
+        {"häuser", {5}},
+        {"hauser", {5}},
+        {"groß", {5}},
+        // CJK
+        {"项目", {6}},
+        {"进度", {6}},
+        {"数据库", {6}},
+        {"会議", {7}},
+        {"東京", {7}},
+        {"회의", {8}},
+        {"일정", {8}},
+        {"项目 会議", {}},
+        // wildcards
+        {"config*", {14}},
+        {"configur*", {14}},
+        {"phoe*", {10}},
+        {"from:ali*", {1}},
+        {"zzzz*", {}},
+        // fields
+        {"from:alice", {1}},
+        {"from:müller", {1}},
+        {"from:muller", {1}},
+        {"FROM:alice", {1}},
+        {"from:alice@example.com", {1}},
+        {"from:bob", {2, 11, 13}},
+        {"from:(alice OR carol)", {1, 3}},
+        {"to:bob@example.org", {1, 9, 10, 14, 15, 16}},
+        {"to:alice", {2, 3, 6, 7, 8, 11, 12, 13}},
+        {"cc:carol", {2}},
+        {"bcc:secret", {10}},
+        {"secret", {10}},
+        {"subject:kernel", {4}},
+        {"subject:report", {1, 2}},
+        {"subject:\"quarterly report\"", {1, 2}},
+        {"body:kernel", {2, 4}},
+        {"body:quarterly", {1}},
+        {"attachment:report.pdf", {1}},
+        {"attachment:report", {1}},
+        {"attachment:übersicht", {13}},
+        {"attachment:ubersicht", {13}},
+        {"report.pdf", {1}},
+        {"mailbox:alice@example.com", {1, 2, 3, 4, 5, 6, 7, 8}},
+        {"mailbox:bob@example.org", {1, 9, 10, 11, 12, 13, 14, 15, 16}},
+        {"mailbox:Bob@Example.ORG", {1, 9, 10, 11, 12, 13, 14, 15, 16}},
+        {"mailbox:nobody@example.org", {}},
+        {"folder:inbox", {1, 2, 3, 4, 5, 6, 7, 8}},
+        {"folder:Inbox", {1, 2, 3, 4, 5, 6, 7, 8}},
+        {"folder:archive", {9, 10, 11, 12, 13, 14, 15, 16}},
+        {"folder:archive/2023", {9, 10, 11, 12, 13, 14, 15, 16}},
+        {"folder:\"Sent Items\"", {1}},
+        {"source:import", {1, 2, 3, 4, 5, 6, 7, 8}},
+        {"source:imap1", {1, 9, 10, 11, 12, 13, 14, 15, 16}},
+        {"msgid:q04@fixture.example", {4}},
+        {"msgid:<q04@fixture.example>", {4}},
+        {"msgid:Q04@Fixture.Example", {4}},
+        // dates (UTC)
+        {"date:2023-04-25", {1, 11}},
+        {"date:2023-04", {1, 11}},
+        {"date:2023-04..2023-06", {1, 2, 3, 11}},
+        {"date:2023..", {1, 2, 3, 6, 7, 8, 9, 11, 13, 15}},
+        {"date:2023", {1, 2, 3, 6, 7, 8, 9, 11, 13, 15}},
+        {"date:..2019", {12, 14, 16}},
+        {"date:2022-12-31", {4}},
+        {"date:2023-01-01", {}},
+        {"date:2021-03-01", {5}},
+        {"date:20210301", {5}},
+        {"date:2023-04-25T10", {1}},
+        {"date:2023-04-25T08:00..2023-04-25T09:00", {11}},
+        {"date:2023-08-08..2023-12-31", {15}},
+        {"date:100d", {15}},  // relative to now = 2023-11-14
+        // sizes
+        {"size:100k..", {9}},
+        {"size:..1k", all_but({1, 9})},
+        {"size:1k..10k", {1}},
+        {"size:>100k", {9}},
+        {"size:<1kb", all_but({1, 9})},
+        {"size:0.1m..", {9}},
+        {"size:2000", {1}},
+        // has:
+        {"has:attachment", {1, 9, 13}},
+        {"has:attachment from:bob", {13}},
+        {"NOT has:attachment mailbox:alice@example.com", {2, 3, 4, 5, 6, 7, 8}},
+        // combinations
+        {"from:bob subject:report", {2}},
+        {"-from:bob date:2023", {1, 3, 6, 7, 8, 9, 15}},
+        {"report date:2023-05", {2}},
+        {"kernel OR date:2017", {2, 4, 16}},
+        {"mailbox:alice@example.com AND (kernel OR lunch)", {2, 3, 4}},
+        {"mailbox:alice@example.com mailbox:bob@example.org", all},  // same field: OR
+    };
+    for (const auto& c : cases) {
+        auto got = run(c.query);
+        ASSERT_TRUE(got) << c.query << ": " << got.error().message;
+        EXPECT_EQ(*got, c.expected) << "query: " << c.query;
+    }
+}
+
+TEST_F(Golden, BrokenQueriesGiveOneLineUsageErrors) {
+    const char* bad[] = {"frm:alice",     "(kernel",       "kernel)",     "\"kernel",    "kernel AND",
+                         "OR kernel",     "kernel OR OR x", "date:2023-13", "date:2023-02-30", "date:soon",
+                         "size:lots",     "has:picture",   "from:",       "()",          "",
+                         "   ",           "date:2023..2022", "size:2m..1m", "NOT",         "subject:(x",
+                         "date:..",       "mailbox:(a b)"};
+    for (const char* q : bad) {
+        auto got = run(q);
+        ASSERT_FALSE(got) << "accepted: " << q;
+        EXPECT_EQ(got.error().kind, Error::Kind::usage) << q;
+        EXPECT_EQ(got.error().message.find('\n'), std::string::npos) << q;
+        EXPECT_FALSE(got.error().message.empty()) << q;
+    }
+    auto unknown = run("kernel frm:alice");
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message.find("column 8"), std::string::npos) << unknown.error().message;
+    EXPECT_NE(unknown.error().message.find("frm:"), std::string::npos) << unknown.error().message;
+    auto paren = run("a (b");
+    ASSERT_FALSE(paren);
+    EXPECT_NE(paren.error().message.find("column 3"), std::string::npos) << paren.error().message;
+}
+
+TEST_F(Golden, URLsAndOperatorLookalikesAreWords) {
+    EXPECT_TRUE(run("http://example.com/x"));
+    auto lower = run("kernel and panic");  // lowercase "and" is a word
+    ASSERT_TRUE(lower);
+    EXPECT_EQ(*lower, Set{});
+}
+
+TEST_F(Golden, SortLimitOffsetAndCount) {
+    LinkBuilder links(LinkConfig{});
+    SearchOptions o;
+    o.parse.stemmer = "english";
+    o.sort = Sort::newest;
+    auto r = search(*archive_, "date:2023", o, links);
+    ASSERT_TRUE(r) << r.error().message;
+    std::vector<std::uint64_t> newest;
+    for (const auto& h : r->hits) newest.push_back(h.docno);
+    EXPECT_EQ(newest, (std::vector<std::uint64_t>{15, 9, 13, 3, 2, 1, 11, 8, 7, 6}));
+    EXPECT_EQ(r->total, 10u);
+
+    o.sort = Sort::oldest;
+    o.limit = 3;
+    o.offset = 2;
+    r = search(*archive_, "date:2023", o, links);
+    ASSERT_TRUE(r);
+    std::vector<std::uint64_t> oldest;
+    for (const auto& h : r->hits) oldest.push_back(h.docno);
+    EXPECT_EQ(oldest, (std::vector<std::uint64_t>{8, 11, 1}));
+    EXPECT_EQ(r->total, 10u);
+
+    o.sort = Sort::relevance;
+    o.limit = 10;
+    o.offset = 0;
+    r = search(*archive_, "kernel", o, links);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->hits.size(), 2u);
+    EXPECT_EQ(r->hits[0].docno, 4u);  // in subject, body and sender name
+
+    auto n = count(*archive_, "has:attachment", o.parse);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 3u);
+    n = count(*archive_, "*", o.parse);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 16u);
+
+    EXPECT_FALSE(parse_sort("sideways"));
+}
+
+TEST(StemmerChoice, GermanStemsGermanAndNoneKeepsExactWords) {
+    test::TempDir dir;
+    test::FixtureOptions fo;
+    fo.stemmer = "german";
+    ASSERT_TRUE(test::build_fixture_archive(dir.path() / "de", fo));
+    fo.stemmer = "none";
+    ASSERT_TRUE(test::build_fixture_archive(dir.path() / "none", fo));
+    auto de = index::Archive::open(dir.path() / "de", index::OpenMode::read);
+    auto none = index::Archive::open(dir.path() / "none", index::OpenMode::read);
+    ASSERT_TRUE(de && none);
+    auto q = [](index::Archive& a, const char* text, const char* stemmer) {
+        ParseOptions p;
+        p.stemmer = stemmer;
+        auto r = all_matches(a, text, p);
+        EXPECT_TRUE(r) << text;
+        return r ? Set(r->begin(), r->end()) : Set{};
+    };
+    EXPECT_EQ(q(**de, "häusern", "german"), Set{5});    // stem of Häuser
+    EXPECT_EQ(q(**de, "treffe", "german"), Set{5});     // stem of treffen
+    EXPECT_EQ(q(**de, "häuser", "german"), Set{5});     // exact word
+    EXPECT_EQ(q(**none, "häuser", "none"), Set{5});     // exact word, no stemming
+    EXPECT_EQ(q(**none, "running", "none"), Set{1});    // no stemming: only the exact word
+    EXPECT_EQ(q(**none, "run", "none"), Set{});
+}
+
+}  // namespace
+}  // namespace mv::query
