@@ -1,0 +1,185 @@
+#include "ingest/pop3/pop3_sync.hpp"
+
+#include <chrono>
+
+namespace mv::ingest::pop3 {
+namespace {
+constexpr std::size_t k_window = 64;  // RETR commands in flight with PIPELINING
+}
+
+std::string uidl_key(const std::string& uidl) { return "pop3:uidl:" + uidl; }
+
+Result<std::unique_ptr<Source>> open_pop3_source(const SourceConfig& config,
+                                                 std::map<std::string, std::string> checkpoints) {
+    auto account = net::read_account(config, "pop3");
+    if (!account) return fail(account.error());
+    auto client = Client::open(*account);
+    if (!client) return fail(client.error());
+    return std::unique_ptr<Source>(new Pop3Source(*account, std::move(checkpoints), std::move(*client)));
+}
+
+Pop3Source::Pop3Source(net::Account account, std::map<std::string, std::string> checkpoints,
+                       std::unique_ptr<Client> client)
+    : account_(std::move(account)),
+      checkpoints_(std::move(checkpoints)),
+      client_(std::move(client)),
+      queue_(account_.queue_messages, account_.queue_bytes) {
+    thread_ = std::thread([this] { run(); });
+}
+
+Pop3Source::~Pop3Source() {
+    queue_.stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+const SourceReport& Pop3Source::report() const {
+    std::lock_guard lk(mu_);
+    return report_;
+}
+
+void Pop3Source::add_error(const std::string& line, bool unreachable) {
+    net::log(line);
+    std::lock_guard lk(mu_);
+    report_.errors.push_back(line);
+    if (unreachable) report_.unreachable = true;
+}
+
+void Pop3Source::on_durable(const std::vector<std::uint64_t>& acks) {
+    if (!account_.delete_after_archive) return;
+    std::lock_guard lk(mu_);
+    for (auto a : acks)
+        if (a >= 1 && a <= uidls_.size()) durable_.insert(uidls_[a - 1]);
+}
+
+Result<void> Pop3Source::reconnect() {
+    client_.reset();
+    Error last;
+    for (int attempt = 1; attempt <= account_.reconnect_attempts; ++attempt) {
+        if (queue_.stopped()) return fail(Error::Kind::failed, "stopped");
+        std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+        auto c = Client::open(account_);
+        if (c) {
+            client_ = std::move(*c);
+            net::log("source '" + account_.source + "': reconnected (attempt " + std::to_string(attempt) + ")");
+            return ok();
+        }
+        last = c.error();
+        if (last.kind == Error::Kind::auth) break;
+    }
+    return fail(last);
+}
+
+void Pop3Source::run() {
+    const std::string where = "source '" + account_.source + "': ";
+    std::set<std::string> done;  // UIDLs handed over in this run
+    std::size_t done_at_failure = static_cast<std::size_t>(-1);
+    int stalls = 0;
+    bool listed = false;
+    for (;;) {
+        if (!client_) {
+            if (auto r = reconnect(); !r) {
+                add_error(where + net::detail(r.error().message) + "; giving up after " +
+                          std::to_string(account_.reconnect_attempts) + " reconnect attempts");
+                break;
+            }
+        }
+        auto list = client_->uidl();
+        std::vector<unsigned> todo;
+        std::map<unsigned, std::string> uidl_of;
+        if (list) {
+            for (auto& [n, id] : *list) {
+                if (checkpoints_.count(checkpoint_key(account_.source, uidl_key(id))) || done.count(id)) continue;
+                todo.push_back(n);
+                uidl_of[n] = id;
+            }
+            if (!listed) {
+                std::lock_guard lk(mu_);
+                for (auto& [n, id] : uidl_of) uidls_.push_back(id);
+                expected_ = todo.size();
+                listed = true;
+                net::log(where + std::to_string(list->size()) + " messages on the server, " + std::to_string(todo.size()) +
+                         " new");
+            }
+        }
+        Result<void> r = list ? ok() : Result<void>(fail(list.error()));
+        bool stopped = false;
+        if (r && !todo.empty()) {
+            std::map<std::string, std::uint64_t> ack_of;
+            {
+                std::lock_guard lk(mu_);
+                for (std::size_t i = 0; i < uidls_.size(); ++i) ack_of[uidls_[i]] = i + 1;
+            }
+            r = client_->retr(todo, k_window, [&](unsigned n, std::string&& bytes) {
+                const std::string& id = uidl_of[n];
+                if (!done.insert(id).second) return true;
+                RawMessage m;
+                m.bytes = std::move(bytes);
+                m.where = index::Location{account_.source, account_.username, "INBOX", id};
+                m.checkpoint = {{checkpoint_key(account_.source, uidl_key(id)), "1"}};
+                auto a = ack_of.find(id);
+                m.ack = a == ack_of.end() ? 0 : a->second;
+                if (!queue_.push(std::move(m))) {
+                    stopped = true;
+                    return false;
+                }
+                return true;
+            });
+        }
+        if (stopped) return;  // consumer gone; the queue is stopped
+        if (r) break;
+        if (r.error().kind != Error::Kind::unreachable) {
+            add_error(where + net::detail(r.error().message));
+            break;
+        }
+        client_.reset();
+        if (done.size() != done_at_failure) stalls = 0;
+        done_at_failure = done.size();
+        if (++stalls > account_.reconnect_attempts) {
+            add_error(where + net::detail(r.error().message) + " (no progress after " + std::to_string(stalls - 1) +
+                      " reconnects)");
+            break;
+        }
+        net::log(r.error().message + "; reconnecting to continue");
+    }
+    if (client_) {
+        client_->quit();  // without DELE: nothing is removed here
+        client_.reset();
+    }
+    net::log(where + std::to_string(done.size()) + " messages fetched");
+    queue_.close();
+}
+
+void Pop3Source::finish() {
+    if (finished_) return;
+    finished_ = true;
+    queue_.close();
+    if (thread_.joinable()) thread_.join();
+    if (!account_.delete_after_archive) return;
+    std::set<std::string> todo;
+    {
+        std::lock_guard lk(mu_);
+        todo = durable_;
+    }
+    if (todo.empty()) return;
+    const std::string where = "source '" + account_.source + "': ";
+    auto client = Client::open(account_);
+    if (!client) {
+        add_error(where + "delete_after_archive: " + net::detail(client.error().message));
+        return;
+    }
+    auto list = (*client)->uidl();  // message numbers are per session
+    if (!list) {
+        add_error(where + "delete_after_archive: " + net::detail(list.error().message));
+        return;
+    }
+    std::vector<unsigned> numbers;
+    for (auto& [n, id] : *list)
+        if (todo.count(id)) numbers.push_back(n);
+    if (auto r = (*client)->dele_and_quit(numbers); !r) {
+        add_error(where + "delete_after_archive: " + net::detail(r.error().message));
+        return;
+    }
+    net::log(where + "deleted " + std::to_string(numbers.size()) + " archived messages from the server");
+}
+
+}  // namespace mv::ingest::pop3
