@@ -975,7 +975,7 @@ void handle_graph(const httplib::Request& req, httplib::Response& res) {
         }
         stats.value_bytes += raw->size();
         res.status = 200;
-        res.set_content(*raw, "text/plain");
+        res.set_content(*raw, "message/rfc822");  // not compressed by httplib
         return;
     }
     stats.other_requests++;
