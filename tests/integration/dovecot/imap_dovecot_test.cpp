@@ -321,6 +321,28 @@ TEST_F(ImapTest, ServerKilledMidDownloadLosesNothing) {
     EXPECT_EQ(ar.normalized.size(), std::size_t{k_count});
 }
 
+TEST_F(ImapTest, DroppedConnectionIsReopenedAndTheRunContinues) {
+    std::string filler;
+    while (filler.size() < 100000) filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    for (int i = 0; i < 40; ++i) server->deliver("alice", "INBOX", message("m " + std::to_string(i), filler));
+    DelayProxy proxy(server->imaps, 0, 1500000);  // the first connection dies after ~1.5 MB
+    ASSERT_GT(proxy.port, 0);
+    auto c = server->source("m", "imap", "alice");
+    c.strings["port"] = std::to_string(proxy.port);
+    c.strings["fetch_batch"] = "5";
+    LogCapture log;
+    MemoryArchive ar;
+    auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
+    EXPECT_EQ(drive(*src, ar), 40u);
+    EXPECT_TRUE(src->report().errors.empty());
+    EXPECT_NE(log.text().find("reconnecting to continue folder 'INBOX'"), std::string::npos) << log.text();
+    EXPECT_NE(log.text().find("reconnected"), std::string::npos);
+    EXPECT_FALSE(ar.has_duplicates());
+    EXPECT_EQ(ar.normalized.size(), 40u);
+    EXPECT_EQ(ar.metadata.at(ingest::checkpoint_key("m", "imap:INBOX:last_uid")), "40");
+}
+
 TEST_F(ImapTest, FiftyMegabyteMessage) {
     std::string body;
     std::string line(98, 'x');

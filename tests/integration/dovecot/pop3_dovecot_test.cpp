@@ -140,6 +140,25 @@ TEST_F(Pop3Test, ServerKilledMidDownloadLosesNothing) {
     EXPECT_EQ(ar.normalized.size(), std::size_t{k_count});
 }
 
+TEST_F(Pop3Test, DroppedConnectionIsReopenedAndTheRunContinues) {
+    std::string filler;
+    while (filler.size() < 100000) filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    for (int i = 0; i < 40; ++i) server->deliver("bob", "INBOX", message("m " + std::to_string(i), filler));
+    DelayProxy proxy(server->pop3s, 0, 1500000);
+    ASSERT_GT(proxy.port, 0);
+    auto c = server->source("p", "pop3", "bob");
+    c.strings["port"] = std::to_string(proxy.port);
+    LogCapture log;
+    MemoryArchive ar;
+    auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
+    EXPECT_EQ(drive(*src, ar), 40u);
+    EXPECT_TRUE(src->report().errors.empty());
+    EXPECT_NE(log.text().find("reconnected"), std::string::npos) << log.text();
+    EXPECT_FALSE(ar.has_duplicates());
+    EXPECT_EQ(ar.normalized.size(), 40u);
+}
+
 TEST_F(Pop3Test, FiftyMegabyteMessage) {
     std::string body;
     std::string line(98, 'y');
