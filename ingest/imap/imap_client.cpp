@@ -485,7 +485,7 @@ Result<void> Client::fetch(const std::vector<std::uint32_t>& uids, std::size_t b
     return ok();
 }
 
-Result<std::size_t> Client::delete_uids(const std::vector<std::uint32_t>& uids) {
+Result<std::size_t> Client::delete_uids(const std::vector<std::uint32_t>& uids, std::uint32_t archived_upto) {
     if (uids.empty()) return std::size_t{0};
     // Commands stay short: a few thousand UIDs per STORE.
     constexpr std::size_t k_chunk = 2000;
@@ -508,7 +508,7 @@ Result<std::size_t> Client::delete_uids(const std::vector<std::uint32_t>& uids) 
         for (unsigned long v; (v = std::strtoul(p, &end, 10)), end != p; p = end) flagged.push_back(static_cast<std::uint32_t>(v));
     }
     for (auto u : flagged)
-        if (!std::binary_search(uids.begin(), uids.end(), u)) {
+        if (u > archived_upto && !std::binary_search(uids.begin(), uids.end(), u)) {
             net::log("source '" + account_.source + "': server lacks UIDPLUS and other messages are flagged \\Deleted; "
                      "not expunging (archived messages stay flagged \\Deleted)");
             return std::size_t{0};

@@ -83,8 +83,9 @@ class Client {
     // The sink returns false to stop (the connection is then unusable).
     Result<void> fetch(const std::vector<std::uint32_t>& uids, std::size_t batch, std::size_t window,
                        const std::string& items, const std::function<bool(Fetched&&)>& sink);
-    // Marks \Deleted and expunges exactly these UIDs (UIDPLUS), or EXPUNGE when safe.
-    Result<std::size_t> delete_uids(const std::vector<std::uint32_t>& sorted_uids);
+    // Marks \Deleted and expunges exactly these UIDs (UIDPLUS); without UIDPLUS, a plain EXPUNGE
+    // only when every \Deleted message is one of them or at most `archived_upto` (already archived).
+    Result<std::size_t> delete_uids(const std::vector<std::uint32_t>& sorted_uids, std::uint32_t archived_upto);
     void logout();
 
   private:

@@ -179,6 +179,7 @@ bool ImapSource::sync_folder(std::size_t index) {
             {
                 std::lock_guard lk(mu_);
                 folders_[index].validity = validity;
+                folders_[index].archived_upto = committed_last;
             }
             if (info->exists > 0) {
                 auto found = client_->uids_from(base + 1);
@@ -273,7 +274,7 @@ void ImapSource::finish() {
                       "': UIDVALIDITY changed since the fetch; not deleting anything there");
             continue;
         }
-        auto n = (*client)->delete_uids(f.durable);
+        auto n = (*client)->delete_uids(f.durable, f.archived_upto);
         if (!n) {
             add_error("source '" + account_.source + "': folder '" + f.folder.path + "': deleting archived messages failed: " +
                       net::detail(n.error().message));

@@ -44,6 +44,7 @@ class ImapSource : public Source {
     struct FolderState {
         Folder folder;
         std::uint32_t validity = 0;           // UIDVALIDITY the UIDs below belong to
+        std::uint32_t archived_upto = 0;      // committed last UID at the start (same UIDVALIDITY)
         std::vector<std::uint32_t> durable;  // acked UIDs, for delete_after_archive
     };
     void run();

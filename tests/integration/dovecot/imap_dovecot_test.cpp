@@ -292,6 +292,57 @@ TEST_F(ImapTest, DeleteAfterArchiveOnlyDurableMessages) {
     EXPECT_FALSE(ar.has_duplicates());
 }
 
+TEST_F(ImapTest, WithoutUidplusExpungeOnlyWhenNoOtherMailIsDeleted) {
+    server.reset();
+    Dovecot::Options o;
+    o.uidplus = false;
+    start(o);
+    if (!server) return;
+    std::vector<std::filesystem::path> files;
+    for (int i = 0; i < 5; ++i) files.push_back(server->deliver("alice", "INBOX", message("x" + std::to_string(i))));
+    auto c = server->source("m", "imap", "alice");
+    c.strings["delete_after_archive"] = "true";
+    MemoryArchive ar;
+    LogCapture log;
+    auto src = open_or_die(c, ar);
+    DriveOptions d;
+    d.stop_after = 3;
+    d.call_finish = false;
+    EXPECT_EQ(drive(*src, ar, d), 3u);
+    // Someone else flags the last message \\Deleted (Maildir info "T") before we clean up.
+    auto inbox = server->maildir("alice", "INBOX");
+    bool flagged = false;
+    for (auto sub : {"new", "cur"})
+        for (auto& e : std::filesystem::directory_iterator(inbox / sub))
+            if (read_file(e.path()) == message("x4")) {
+                std::string base = e.path().filename().string();
+                base = base.substr(0, base.find(':'));
+                std::filesystem::rename(e.path(), inbox / "cur" / (base + ":2,T"));
+                flagged = true;
+            }
+    ASSERT_TRUE(flagged);
+    server->fix_owner();
+    src->finish();
+    src.reset();
+    EXPECT_NE(log.text().find("not expunging"), std::string::npos) << log.text();
+    auto lines = check(server->source("m", "imap", "alice"));
+    ASSERT_TRUE(lines);
+    EXPECT_NE(joined(*lines).find("folder INBOX: 5 messages"), std::string::npos) << joined(*lines);
+
+    // Nobody else's \\Deleted mail (ours from the last run are archived): EXPUNGE is safe.
+    for (auto& e : std::filesystem::directory_iterator(inbox / "cur")) {
+        auto name = e.path().filename().string();
+        if (read_file(e.path()) == message("x4")) std::filesystem::rename(e.path(), inbox / "cur" / (name.substr(0, name.find(':')) + ":2,"));
+    }
+    server->fix_owner();
+    auto src2 = open_or_die(c, ar);
+    EXPECT_EQ(drive(*src2, ar), 2u);
+    lines = check(server->source("m", "imap", "alice"));
+    ASSERT_TRUE(lines);
+    EXPECT_NE(joined(*lines).find("folder INBOX: 0 messages"), std::string::npos) << joined(*lines);
+    EXPECT_EQ(ar.normalized.size(), 5u);
+}
+
 TEST_F(ImapTest, ServerKilledMidDownloadLosesNothing) {
     // Far more mail than socket buffers hold, so the server dies with most of it unsent.
     constexpr int k_count = 150;
