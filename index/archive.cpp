@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "index/document/builder.hpp"
@@ -19,6 +20,7 @@ constexpr const char* k_meta_next_docno = "mv:next_docno";
 constexpr const char* k_meta_store_end = "mv:store_end";
 
 fs::path shard_path(const fs::path& dir, unsigned i) { return dir / "index" / ("shard-" + std::to_string(i)); }
+fs::path meta_path(const fs::path& dir) { return dir / "index" / "meta"; }
 
 struct Format {
     unsigned shards = 0;
@@ -84,10 +86,12 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
                 auto path = shard_path(dir, i);
                 if (mode == OpenMode::write) {
                     fs::create_directories(path.parent_path());
-                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
+                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN | (std::getenv("MV_NOSYNC") ? Xapian::DB_NO_SYNC : 0));
                 }
                 a->shards_.push_back(std::move(sh));
             }
+            if (mode == OpenMode::write)
+                a->meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path(dir).string(), Xapian::DB_CREATE_OR_OPEN | (std::getenv("MV_NOSYNC") ? Xapian::DB_NO_SYNC : 0));
             return ok();
         },
         "opening the index");
@@ -99,7 +103,7 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
         auto r = xapian_guard(
             [&]() -> Result<void> {
                 std::uint64_t next = 1;
-                std::string n = a->shards_[0]->wdb->get_metadata(k_meta_next_docno);
+                std::string n = a->meta_->get_metadata(k_meta_next_docno);
                 if (!n.empty()) next = std::stoull(n);
                 const std::size_t count = a->shards_.size();
                 for (std::size_t i = 0; i < count; ++i) {
@@ -118,6 +122,7 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
 }
 
 Archive::~Archive() {
+    meta_.reset();
     shards_.clear();  // Xapian closes (and releases its own lock) before ours goes
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -127,8 +132,10 @@ Result<void> Archive::recover_store() {
     std::pair<std::uint32_t, std::uint64_t> end{1, 0};
     return xapian_guard(
         [&]() -> Result<void> {
-            for (auto& sh : shards_) {
-                auto e = parse_end(sh->wdb->get_metadata(k_meta_store_end));
+            std::vector<std::string> ends{meta_->get_metadata(k_meta_store_end)};
+            for (auto& sh : shards_) ends.push_back(sh->wdb->get_metadata(k_meta_store_end));
+            for (const auto& text : ends) {
+                auto e = parse_end(text);
                 if (e.first > end.first || (e.first == end.first && e.second > end.second)) end = e;
             }
             return store_->truncate_to(end.first, end.second);
@@ -175,8 +182,8 @@ Result<std::string> Archive::read_original(std::uint64_t docno) const {
 
 std::string Archive::metadata(const std::string& key) const {
     try {
-        if (mode_ == OpenMode::write) return shards_[0]->wdb->get_metadata(key);
-        return Xapian::Database(shard_path(dir_, 0).string()).get_metadata(key);
+        if (mode_ == OpenMode::write) return meta_->get_metadata(key);
+        return Xapian::Database(meta_path(dir_).string()).get_metadata(key);
     } catch (const Xapian::Error&) {
         return {};
     }
@@ -185,8 +192,8 @@ std::string Archive::metadata(const std::string& key) const {
 std::vector<std::pair<std::string, std::string>> Archive::metadata_with_prefix(const std::string& prefix) const {
     std::vector<std::pair<std::string, std::string>> out;
     try {
-        Xapian::Database db = mode_ == OpenMode::write ? Xapian::Database(*shards_[0]->wdb)
-                                                       : Xapian::Database(shard_path(dir_, 0).string());
+        Xapian::Database db = mode_ == OpenMode::write ? Xapian::Database(*meta_)
+                                                       : Xapian::Database(meta_path(dir_).string());
         for (auto it = db.metadata_keys_begin(prefix); it != db.metadata_keys_end(prefix); ++it)
             out.emplace_back(*it, db.get_metadata(*it));
     } catch (const Xapian::Error&) {
@@ -308,12 +315,27 @@ Result<void> Archive::commit() {
     std::lock_guard plock(pending_mu_);
     auto r = xapian_guard(
         [&]() -> Result<void> {
-            for (auto& sh : shards_) sh->wdb->set_metadata(k_meta_store_end, end_text);
-            Xapian::WritableDatabase& first = *shards_[0]->wdb;
-            first.set_metadata(k_meta_next_docno, std::to_string(next_docno_));
-            for (const auto& [k, v] : pending_meta_) first.set_metadata(k, v);
-            // Shard 0, which holds the checkpoints, commits last.
-            for (std::size_t i = shards_.size(); i-- > 0;) shards_[i]->wdb->commit();
+            // Shards flush in parallel (the flush is most of the indexing cost), then the
+            // metadata database records what they now hold.
+            std::vector<std::thread> workers;
+            std::vector<std::string> errors(shards_.size());
+            for (std::size_t i = 0; i < shards_.size(); ++i) {
+                workers.emplace_back([&, i] {
+                    try {
+                        shards_[i]->wdb->set_metadata(k_meta_store_end, end_text);
+                        shards_[i]->wdb->commit();
+                    } catch (const Xapian::Error& e) {
+                        errors[i] = e.get_msg();
+                    }
+                });
+            }
+            for (auto& w : workers) w.join();
+            for (const auto& e : errors)
+                if (!e.empty()) return fail(Error::Kind::io, "committing the index: " + e);
+            meta_->set_metadata(k_meta_store_end, end_text);
+            meta_->set_metadata(k_meta_next_docno, std::to_string(next_docno_));
+            for (const auto& [k, v] : pending_meta_) meta_->set_metadata(k, v);
+            meta_->commit();
             return ok();
         },
         "committing the index");

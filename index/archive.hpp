@@ -1,5 +1,6 @@
 #pragma once
-// The archive: originals store + sharded Xapian index + checkpoints, in one directory.
+// The archive: originals store + sharded Xapian index + checkpoints, in one directory:
+//   FORMAT, lock, originals/pack-NNNNNN.mvp, index/shard-K (documents), index/meta (metadata).
 //
 // Docno d lives in shard (d-1) % N as shard-local docid (d-1)/N + 1, which is exactly
 // how Xapian numbers documents of N databases searched together, so the combined
@@ -109,6 +110,9 @@ class Archive {
     std::string stemmer_;
     int lock_fd_ = -1;
     std::vector<std::unique_ptr<Shard>> shards_;
+    // Checkpoints, docno counter, run records: committed after the shards, so a checkpoint
+    // never covers documents that are not durable.
+    std::unique_ptr<Xapian::WritableDatabase> meta_;
     std::unique_ptr<PackStore> store_;
     std::uint64_t next_docno_ = 1;
     std::uint64_t uncommitted_ = 0;

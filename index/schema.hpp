@@ -11,7 +11,7 @@ struct Field {
     std::string_view name;    // query field, e.g. "from"
     std::string_view prefix;  // Xapian term prefix
     FieldKind kind;
-    bool in_free_text;        // also indexed without prefix, so plain words find it
+    bool in_free_text;        // plain words (no field) search this prefix too
 };
 
 // Text fields are indexed with positions (phrases work); boolean ones as whole terms.
@@ -21,7 +21,7 @@ inline constexpr std::array k_fields{
     Field{"cc", "C", FieldKind::text, true},
     Field{"bcc", "XBCC", FieldKind::text, true},
     Field{"subject", "S", FieldKind::text, true},
-    Field{"body", "B", FieldKind::text, false},  // free words search "B" as well as ""
+    Field{"body", "B", FieldKind::text, false},  // plain words search it too (see builder.hpp)
     Field{"attachment", "XA", FieldKind::text, true},
     Field{"mailbox", "XMB", FieldKind::boolean, false},
     Field{"folder", "XFD", FieldKind::boolean, false},

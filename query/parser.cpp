@@ -462,9 +462,9 @@ Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database&
             qp.set_stemming_strategy(Xapian::QueryParser::STEM_NONE);
         }
         qp.set_max_expansion(options.max_wildcard_expansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
-        // Free words: every in_free_text field is indexed without prefix; the body only as "B".
-        qp.add_prefix("", "");
-        qp.add_prefix("", std::string(schema::prefix_of("body")));
+        // Free words search the body and every in_free_text field under its own prefix.
+        for (const auto& f : schema::k_fields)
+            if (f.in_free_text || f.name == "body") qp.add_prefix("", std::string(f.prefix));
         for (const auto& f : schema::k_fields) {
             std::string name(f.name), prefix(f.prefix);
             if (name == "has") qp.add_boolean_prefix(name, (new HasProcessor)->release());

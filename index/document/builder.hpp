@@ -5,8 +5,8 @@
 //   archive's stemmer (STEM_SOME: Z-prefixed stems beside exact terms) and FLAG_CJK_NGRAM.
 // - Prefixed text fields (schema::k_fields, kind text) carry positions: F from, T to, C cc,
 //   XBCC bcc, S subject, B body (incl. text of text-like attachments), XA attachment names.
-// - Fields with in_free_text are ALSO indexed without prefix (with positions). The body is
-//   only under "B": a query's free words must search prefixes "" and "B".
+// - Nothing is indexed without prefix (one copy of each term keeps the serial index write
+//   small): a query's free words search "B" and the prefix of every in_free_text field.
 // - Boolean terms (exact, folded, no positions): XMB<mailbox>, XFD<folder>, XSR<source>,
 //   XMID<message-id without <>, lowercased>, XHASattachment, Q<hex dedupe key>, XSHA<hex sha>.
 //   Folder labels are the full path ("Inbox/Projects"); each ancestor path is added too.

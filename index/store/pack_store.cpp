@@ -6,6 +6,7 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -277,10 +278,20 @@ std::uint64_t PackStore::total_bytes() const {
 
 std::string zstd_compress(std::string_view raw, int level) {
     thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), &ZSTD_freeCCtx);
-    std::string out(ZSTD_compressBound(raw.size()), '\0');
-    std::size_t n = ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), raw.data(), raw.size(), level);
+    thread_local std::unique_ptr<char[]> buf;  // reused: a fresh zeroed buffer per message costs more than zstd
+    thread_local std::size_t buf_size = 0;
+    std::size_t bound = ZSTD_compressBound(raw.size());
+    if (bound > buf_size) {
+        buf_size = std::max<std::size_t>(bound, 1 << 20);
+        buf.reset(new char[buf_size]);
+    }
+    std::size_t n = ZSTD_compressCCtx(cctx.get(), buf.get(), buf_size, raw.data(), raw.size(), level);
     if (ZSTD_isError(n)) throw std::runtime_error("zstd compression failed");  // only on a bug
-    out.resize(n);
+    std::string out(buf.get(), n);
+    if (buf_size > (64u << 20)) {  // do not keep a huge message's buffer around
+        buf.reset();
+        buf_size = 0;
+    }
     return out;
 }
 
