@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "index/document/builder.hpp"
+#include "index/util/crash_point.hpp"
 #include "index/schema.hpp"
 
 namespace mv::index {
@@ -86,12 +87,12 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
                 auto path = shard_path(dir, i);
                 if (mode == OpenMode::write) {
                     fs::create_directories(path.parent_path());
-                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN | (std::getenv("MV_NOSYNC") ? Xapian::DB_NO_SYNC : 0));
+                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
                 }
                 a->shards_.push_back(std::move(sh));
             }
             if (mode == OpenMode::write)
-                a->meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path(dir).string(), Xapian::DB_CREATE_OR_OPEN | (std::getenv("MV_NOSYNC") ? Xapian::DB_NO_SYNC : 0));
+                a->meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path(dir).string(), Xapian::DB_CREATE_OR_OPEN);
             return ok();
         },
         "opening the index");
@@ -233,6 +234,7 @@ Result<StoredRef> Archive::store_original(std::uint64_t docno, const Digest& sha
     h.docno = docno;
     h.sha = sha;
     h.raw_size = raw_size;
+    crash_point("store");
     return store_->append(h, meta_json, compressed);
 }
 
@@ -242,6 +244,7 @@ Result<void> Archive::store_location(std::uint64_t docno, const Digest& sha, std
     h.type = RecordType::location;
     h.docno = docno;
     h.sha = sha;
+    crash_point("store");
     auto r = store_->append(h, meta_json, {});
     if (!r) return fail(r.error());
     return ok();
@@ -309,6 +312,7 @@ Result<void> Archive::commit() {
     // Originals first: nothing the index points to may be lost.
     std::unique_lock slock(store_mu_);
     if (auto r = store_->sync(); !r) return r;
+    crash_point("commit-store-synced");
     auto end = store_->end();
     slock.unlock();
     std::string end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
@@ -332,6 +336,7 @@ Result<void> Archive::commit() {
             for (auto& w : workers) w.join();
             for (const auto& e : errors)
                 if (!e.empty()) return fail(Error::Kind::io, "committing the index: " + e);
+            crash_point("commit-shards-done");
             meta_->set_metadata(k_meta_store_end, end_text);
             meta_->set_metadata(k_meta_next_docno, std::to_string(next_docno_));
             for (const auto& [k, v] : pending_meta_) meta_->set_metadata(k, v);

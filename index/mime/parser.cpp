@@ -47,7 +47,9 @@ std::string safe(const char* s) { return s ? text::valid_utf8(s) : std::string{}
 void append_capped(std::string& into, std::string_view text, std::size_t cap) {
     if (into.size() >= cap) return;
     if (!into.empty()) into.push_back('\n');
+    std::size_t from = into.size();
     into.append(text.substr(0, cap - std::min(cap, into.size())));
+    std::replace(into.begin() + static_cast<std::ptrdiff_t>(from), into.end(), '\0', ' ');  // NULs end C strings downstream
 }
 
 // Collects display forms and index text of an address list (groups flattened).
@@ -83,6 +85,7 @@ std::string part_text(GMimePart* part, std::uint64_t* decoded_size, std::size_t 
     std::string_view raw(reinterpret_cast<const char*>(bytes->data), bytes->len);
     if (decoded_size) *decoded_size = raw.size();
     if (raw.size() > cap) raw = raw.substr(0, cap);
+    if (raw.empty()) return {};
     const char* charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
     if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
         const char* iconv_name = g_mime_charset_iconv_name(charset);

@@ -1,0 +1,153 @@
+#include "index/mime/parser.hpp"
+
+#include <glib.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/testutil.hpp"
+
+namespace mv::index {
+namespace {
+
+ParsedMessage parse(const std::string& raw, std::int64_t fallback = 1000) {
+    auto r = parse_message(raw, ParseLimits{}, fallback);
+    EXPECT_TRUE(r);
+    return r ? *r : ParsedMessage{};
+}
+
+bool valid(const std::string& s) { return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr); }
+
+TEST(Parser, EncodedWordsAndLatin1Body) {
+    auto m = parse(
+        "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <jm@example.de>\n"
+        "To: a@example.com, \"Bob, B.\" <b@example.com>\n"
+        "Subject: =?ISO-8859-1?Q?f=FCr_M=FCnchen?=\n"
+        "Date: Tue, 25 Apr 2023 12:02:11 +0200\n"
+        "Message-ID: <id-1@example>\n"
+        "Content-Type: text/plain; charset=iso-8859-1\n"
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+        "Gr=FC=DFe\n");
+    EXPECT_EQ(m.subject, "für München");
+    EXPECT_EQ(m.from, "Jürgen Müller <jm@example.de>");
+    EXPECT_EQ(m.to.size(), 2u);
+    EXPECT_NE(m.to_text.find("b@example.com"), std::string::npos);
+    EXPECT_EQ(m.message_id, "id-1@example");
+    EXPECT_EQ(m.date, 1682416931);  // 10:02:11 UTC
+    EXPECT_NE(m.body_text.find("Grüße"), std::string::npos);
+    EXPECT_FALSE(m.broken);
+}
+
+TEST(Parser, UnknownAndWrongCharsetsBecomeValidUtf8) {
+    for (const char* cs : {"x-unknown", "default", "utf-8", "us-ascii", "koi8-r"}) {
+        auto m = parse(std::string("Subject: caf\xe9 \xff\nContent-Type: text/plain; charset=") + cs +
+                       "\n\nna\xefve \xe9t\xe9 \x80\n");
+        EXPECT_TRUE(valid(m.subject)) << cs;
+        EXPECT_TRUE(valid(m.body_text)) << cs;
+        EXPECT_NE(m.body_text.find("na"), std::string::npos) << cs;
+    }
+}
+
+TEST(Parser, DateFallsBackToReceivedThenToFileTime) {
+    auto m = parse(
+        "Received: from a by b; Mon, 01 May 2023 08:00:00 +0000\n"
+        "Received: from c by d; Mon, 01 May 2023 09:00:00 +0000\n"
+        "Subject: x\n\nbody\n");
+    EXPECT_EQ(m.date, 1682931600);
+    EXPECT_FALSE(m.date_from_header);
+    auto n = parse("Subject: x\nDate: not a date\n\nbody\n", 4242);
+    EXPECT_EQ(n.date, 4242);
+}
+
+TEST(Parser, AttachmentsRfc2231TextLikeAndBinary) {
+    auto m = parse(
+        "Subject: a\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+        "--b\nContent-Type: text/plain\n\nsee attached\n"
+        "--b\nContent-Type: application/pdf\n"
+        "Content-Disposition: attachment; filename*=utf-8''Rechnung%20M%C3%A4rz.pdf\n"
+        "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n"
+        "--b\nContent-Type: text/x-log; name=\"build.log\"\n"
+        "Content-Disposition: attachment; filename=\"build.log\"\n\nundefined reference to zork\n"
+        "--b--\n");
+    ASSERT_EQ(m.attachments.size(), 2u);
+    EXPECT_EQ(m.attachments[0].filename, "Rechnung März.pdf");
+    EXPECT_EQ(m.attachments[0].content_type, "application/pdf");
+    EXPECT_EQ(m.attachments[0].size, 9u);  // "%PDF-1.4\n"
+    EXPECT_EQ(m.attachments[1].filename, "build.log");
+    EXPECT_NE(m.attachment_text.find("zork"), std::string::npos);
+    EXPECT_NE(m.body_text.find("see attached"), std::string::npos);
+    EXPECT_EQ(m.body_text.find("zork"), std::string::npos);
+}
+
+TEST(Parser, HtmlIsReducedToText) {
+    auto m = parse(
+        "Subject: h\nContent-Type: text/html; charset=utf-8\n\n"
+        "<html><head><title>t</title><style>.x{color:red}</style><script>var secret=1;</script></head>"
+        "<body><p>Hello&nbsp;<b>world</b></p><div>second&amp;line</div></body></html>\n");
+    EXPECT_NE(m.body_text.find("Hello"), std::string::npos);
+    EXPECT_NE(m.body_text.find("world"), std::string::npos);
+    EXPECT_NE(m.body_text.find("second&line"), std::string::npos);
+    EXPECT_EQ(m.body_text.find("<b>"), std::string::npos);
+    EXPECT_EQ(m.body_text.find("secret"), std::string::npos);
+    EXPECT_EQ(m.body_text.find("color"), std::string::npos);
+}
+
+TEST(Parser, AlternativePrefersPlainText) {
+    auto m = parse(
+        "Subject: alt\nContent-Type: multipart/alternative; boundary=b\n\n"
+        "--b\nContent-Type: text/plain\n\nplainversion\n"
+        "--b\nContent-Type: text/html\n\n<p>htmlversion</p>\n--b--\n");
+    EXPECT_NE(m.body_text.find("plainversion"), std::string::npos);
+    EXPECT_EQ(m.body_text.find("htmlversion"), std::string::npos);
+}
+
+TEST(Parser, AttachedMessageIsSearchable) {
+    auto m = parse(
+        "Subject: fwd\nContent-Type: multipart/mixed; boundary=b\n\n"
+        "--b\nContent-Type: text/plain\n\nforwarding\n"
+        "--b\nContent-Type: message/rfc822\n\nSubject: inner subject\nFrom: x@y\n\ninner body words\n--b--\n");
+    EXPECT_NE(m.body_text.find("inner subject"), std::string::npos);
+    EXPECT_NE(m.body_text.find("inner body words"), std::string::npos);
+}
+
+TEST(Parser, DeepNestingIsCutNotFatal) {
+    std::string raw = "Subject: deep\nContent-Type: multipart/mixed; boundary=b0\n\n";
+    const int depth = 60;
+    for (int i = 1; i < depth; ++i)
+        raw += "--b" + std::to_string(i - 1) + "\nContent-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\n\n";
+    raw += "--b" + std::to_string(depth - 1) + "\nContent-Type: text/plain\n\nbottom\n";
+    auto m = parse(raw);
+    EXPECT_FALSE(m.defects.empty());
+}
+
+TEST(Parser, GarbageIsArchivedAsBroken) {
+    auto m = parse(std::string("\x00\xff\xfe not mail\nzebra words\n", 28));
+    EXPECT_TRUE(valid(m.body_text));
+    EXPECT_TRUE(m.broken || !m.defects.empty());
+}
+
+TEST(Parser, EmptyInputFails) { EXPECT_FALSE(parse_message("", ParseLimits{}, 0)); }
+
+// Every message of the varied corpus parses to valid UTF-8 with a date.
+TEST(Parser, VariedCorpusSweep) {
+    test::TempDir dir;
+    if (!test::unpack_corpus("varied.mbox.zst", dir.path() / "md")) GTEST_SKIP() << "corpus not found";
+    int count = 0, with_text = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "md" / "cur")) {
+        std::string raw = test::read_file(e.path());
+        auto r = parse_message(raw, ParseLimits{}, 1);
+        ASSERT_TRUE(r) << e.path();
+        EXPECT_TRUE(valid(r->subject)) << e.path();
+        EXPECT_TRUE(valid(r->from)) << e.path();
+        EXPECT_TRUE(valid(r->body_text)) << e.path();
+        for (const auto& a : r->attachments) EXPECT_TRUE(valid(a.filename)) << e.path();
+        EXPECT_NE(r->date, 0) << e.path();
+        if (!r->body_text.empty() || !r->attachments.empty()) ++with_text;
+        ++count;
+    }
+    EXPECT_EQ(count, 2500);
+    EXPECT_GT(with_text, 2450);
+}
+
+}  // namespace
+}  // namespace mv::index
