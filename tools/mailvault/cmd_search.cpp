@@ -72,13 +72,22 @@ int bad_docno(const std::string& s) {
 void register_search_cmd(CLI::App& app, Context& ctx) {
     auto args = std::make_shared<SearchArgs>();
     auto* sub = app.add_subcommand("search", "full-text search (query language: see DESIGN.md)");
-    sub->add_option("query", args->words, "query")->required();
+    sub->add_option("query", args->words, "query (words join into one query; -word negates)")->required();
     sub->add_option("--limit", args->limit, "hits to show (default 50)");
     sub->add_option("--offset", args->offset, "hits to skip");
     sub->add_option("--sort", args->sort, "newest | oldest | relevance (default newest)");
     sub->add_flag("--json", args->json, "one JSON object per line");
     sub->add_flag("--count", args->count, "print the number of matches only");
-    sub->callback([&ctx, args] {
+    sub->allow_extras();  // "-word" arguments are negated query words, not options
+    sub->callback([&ctx, args, sub] {
+        for (const auto& extra : sub->remaining()) {
+            if (extra == "--") continue;
+            if (extra.rfind("--", 0) == 0) {
+                ctx.run = [extra] { return report(make_error(Error::Kind::usage, "search: unknown option " + extra)); };
+                return;
+            }
+            args->words.push_back(extra);
+        }
         ctx.run = [&ctx, args]() -> int {
             auto sort = query::parse_sort(args->sort);
             if (!sort) return report(sort.error());
