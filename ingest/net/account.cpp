@@ -145,7 +145,10 @@ Result<Account> read_account(const SourceConfig& config, const std::string& prot
     auto timeout = config.get_int("timeout", 60);
     if (!timeout) return fail(timeout.error());
     if (*timeout <= 0) return fail(Error::Kind::usage, src + "'timeout' must be positive (seconds)");
-    a.endpoint.connect_timeout = std::chrono::seconds(std::min<long>(*timeout, 30));
+    auto connect_timeout = config.get_int("connect_timeout", std::min<long>(*timeout, 30));
+    if (!connect_timeout) return fail(connect_timeout.error());
+    if (*connect_timeout <= 0) return fail(Error::Kind::usage, src + "'connect_timeout' must be positive (seconds)");
+    a.endpoint.connect_timeout = std::chrono::seconds(*connect_timeout);
     a.endpoint.read_timeout = std::chrono::seconds(*timeout);
 
     std::string auth = config.get("auth", "password");
