@@ -36,6 +36,42 @@ void configure(Xapian::Enquire& enquire, Sort sort) {
     }
 }
 
+// Newest/oldest first over many matches: sorting every match by date costs a value
+// lookup per match. Instead, search a date window at the end the sort starts from, sized
+// from the match estimate, and widen it until it holds offset+limit matches. Exact: every
+// match inside the window sorts before every match outside it.
+// Returns the hits and the estimated number of matches of the whole query.
+std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Database& db, Xapian::Enquire& enquire,
+                                                                const Xapian::Query& q, Sort sort,
+                                                                Xapian::doccount first, Xapian::doccount count) {
+    auto plain = [&] {
+        Xapian::MSet m = enquire.get_mset(first, count);
+        return std::pair{m, m.get_matches_estimated()};
+    };
+    const double need = double(first) + double(count);
+    if (sort == Sort::relevance || count == 0) return plain();
+    const Xapian::doccount est = enquire.get_mset(0, 0).get_matches_estimated();
+    std::string lo_s = db.get_value_lower_bound(schema::k_slot_date);
+    std::string hi_s = db.get_value_upper_bound(schema::k_slot_date);
+    if (est < 8 * need || lo_s.empty() || hi_s.empty()) return plain();
+    const double lo = Xapian::sortable_unserialise(lo_s), hi = Xapian::sortable_unserialise(hi_s);
+    const double span = hi - lo;
+    double frac = std::min(1.0, 4.0 * need / est);
+    while (frac < 1.0) {
+        Xapian::Query bound =
+            sort == Sort::newest
+                ? Xapian::Query(Xapian::Query::OP_VALUE_GE, schema::k_slot_date, Xapian::sortable_serialise(hi - span * frac))
+                : Xapian::Query(Xapian::Query::OP_VALUE_LE, schema::k_slot_date, Xapian::sortable_serialise(lo + span * frac));
+        Xapian::Enquire windowed(db);
+        windowed.set_query(Xapian::Query(Xapian::Query::OP_FILTER, q, bound));
+        configure(windowed, sort);
+        Xapian::MSet m = windowed.get_mset(first, count);
+        if (m.size() == count) return std::pair{m, est};
+        frac *= 8;
+    }
+    return plain();
+}
+
 template <typename F>
 auto guarded(F&& f, std::string_view what) -> decltype(f()) {
     try {
@@ -70,10 +106,11 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
             Xapian::Enquire enquire(db);
             enquire.set_query(*q);
             configure(enquire, options.sort);
-            Xapian::MSet mset = enquire.get_mset(static_cast<Xapian::doccount>(options.offset),
-                                                 static_cast<Xapian::doccount>(options.limit));
+            const auto first = static_cast<Xapian::doccount>(options.offset);
+            const auto count = static_cast<Xapian::doccount>(options.limit);
+            auto [mset, estimate] = sorted_by_date_window(db, enquire, *q, options.sort, first, count);
             SearchResult r;
-            r.total = mset.get_matches_estimated();
+            r.total = estimate;
             r.hits.reserve(mset.size());
             for (auto it = mset.begin(); it != mset.end(); ++it) {
                 Hit h;

@@ -34,7 +34,7 @@ struct Hit {
 
 struct SearchResult {
     std::vector<Hit> hits;
-    std::uint64_t total = 0;  // exact number of matches
+    std::uint64_t total = 0;  // number of matches (Xapian's estimate when a date window answered)
 };
 
 // Runs `query` over the archive; hits carry title and link.

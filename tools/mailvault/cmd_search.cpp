@@ -115,8 +115,10 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
                 out += '\n';
             }
             std::cout << out << std::flush;
-            if (!args->json && !ctx.quiet && isatty(STDOUT_FILENO))
-                std::cerr << r->hits.size() << " of " << r->total << " matches\n";
+            if (!args->json && !ctx.quiet && isatty(STDOUT_FILENO)) {
+                auto n = query::count(*archive, q, o.parse);
+                std::cerr << r->hits.size() << " of " << (n ? *n : r->total) << " matches\n";
+            }
             return k_ok;
         };
     });
