@@ -305,8 +305,10 @@ Result<Prepared> prepare(std::string_view q) {
         std::size_t j = i;
         if (j < n && std::isalpha(static_cast<unsigned char>(q[j]))) {
             while (j < n && (std::isalnum(static_cast<unsigned char>(q[j])) || q[j] == '_' || q[j] == '-')) ++j;
-            if (j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/')) {
-                std::string name = text::fold(q.substr(i, j - i));
+            const bool value_follows = j + 1 < n && !is_space(q[j + 1]) && q[j + 1] != ')';
+            std::string name = text::fold(q.substr(i, j - i));
+            // "Re: subject" and URLs are words; "name:value" is a field.
+            if (j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/') && (value_follows || known_field(name))) {
                 if (!known_field(name))
                     return bad_query(i, "unknown field \"" + std::string(q.substr(i, j - i + 1)) +
                                             "\" (fields: " + known_fields_list() + ")");
