@@ -91,8 +91,14 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
                 }
                 a->shards_.push_back(std::move(sh));
             }
-            if (mode == OpenMode::write)
+            if (mode == OpenMode::write) {
                 a->meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path(dir).string(), Xapian::DB_CREATE_OR_OPEN);
+                // Work between commits runs inside a transaction: Xapian commits pending changes
+                // when a WritableDatabase is destroyed, but cancels an open transaction. Only
+                // commit() may make documents durable (after their originals).
+                for (auto& sh : a->shards_) sh->wdb->begin_transaction();
+                a->meta_->begin_transaction();
+            }
             return ok();
         },
         "opening the index");
@@ -327,7 +333,8 @@ Result<void> Archive::commit() {
                 workers.emplace_back([&, i] {
                     try {
                         shards_[i]->wdb->set_metadata(k_meta_store_end, end_text);
-                        shards_[i]->wdb->commit();
+                        shards_[i]->wdb->commit_transaction();
+                        shards_[i]->wdb->begin_transaction();
                     } catch (const Xapian::Error& e) {
                         errors[i] = e.get_msg();
                     }
@@ -340,7 +347,8 @@ Result<void> Archive::commit() {
             meta_->set_metadata(k_meta_store_end, end_text);
             meta_->set_metadata(k_meta_next_docno, std::to_string(next_docno_));
             for (const auto& [k, v] : pending_meta_) meta_->set_metadata(k, v);
-            meta_->commit();
+            meta_->commit_transaction();
+            meta_->begin_transaction();
             return ok();
         },
         "committing the index");

@@ -1,0 +1,110 @@
+#include "index/archive.hpp"
+
+#include <gtest/gtest.h>
+
+#include "index/document/builder.hpp"
+#include "index/mime/dedupe.hpp"
+#include "index/mime/parser.hpp"
+#include "index/schema.hpp"
+#include "support/testutil.hpp"
+
+namespace mv::index {
+namespace {
+
+std::string message(int i) {
+    return "Message-ID: <m" + std::to_string(i) + "@x>\nSubject: note " + std::to_string(i) + "\n\nbody " +
+           std::to_string(i) + "\n";
+}
+
+// Adds message i as a new document through the same calls the pipeline makes.
+std::uint64_t add(Archive& a, int i, const Location& where) {
+    std::string raw = message(i);
+    Digest key = dedupe_key(raw), sha = sha256(raw);
+    EXPECT_FALSE(a.find_duplicate(key));
+    std::uint64_t docno = a.allocate_docno(key);
+    auto parsed = parse_message(raw, ParseLimits{}, 0);
+    DocumentBuilder b("english");
+    Xapian::Document doc = b.build(*parsed, where, sha, key, raw.size());
+    auto ref = a.store_original(docno, sha, raw.size(), zstd_compress(raw), "{}");
+    EXPECT_TRUE(ref);
+    doc.add_value(schema::k_slot_location, ref->encode());
+    EXPECT_TRUE(a.add_document(docno, std::move(doc)));
+    return docno;
+}
+
+TEST(Archive, DocnosAreCombinedDocidsAcrossShards) {
+    test::TempDir dir;
+    std::vector<std::uint64_t> docnos;
+    {
+        auto a = Archive::open(dir.path(), OpenMode::write, ArchiveOptions{"english", 2});
+        ASSERT_TRUE(a);
+        for (int i = 1; i <= 7; ++i) docnos.push_back(add(**a, i, {"t", "mb", "Inbox", ""}));
+        (*a)->set_metadata("cp:t:x", "42");
+        ASSERT_TRUE((*a)->commit());
+    }
+    EXPECT_EQ(docnos, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+    auto a = Archive::open(dir.path(), OpenMode::read);
+    ASSERT_TRUE(a);
+    EXPECT_EQ((*a)->shard_count(), 2u);
+    EXPECT_EQ((*a)->document_count(), 7u);
+    EXPECT_EQ((*a)->metadata("cp:t:x"), "42");
+    for (std::uint64_t d : docnos) {
+        auto raw = (*a)->read_original(d);
+        ASSERT_TRUE(raw) << d;
+        EXPECT_EQ(*raw, message(static_cast<int>(d)));
+    }
+}
+
+TEST(Archive, DedupeSeesPendingAndCommittedAndLocationsMerge) {
+    test::TempDir dir;
+    auto a = Archive::open(dir.path(), OpenMode::write);
+    ASSERT_TRUE(a);
+    Archive& ar = **a;
+    std::uint64_t d1 = add(ar, 1, {"t", "alice", "Inbox", ""});
+    EXPECT_EQ(ar.find_duplicate(dedupe_key(message(1))), d1);  // pending
+    ASSERT_TRUE(ar.commit());
+    EXPECT_EQ(ar.find_duplicate(dedupe_key(message(1))), d1);  // committed
+    // A location for a docno whose document is still in flight is kept until it arrives.
+    std::string raw = message(2);
+    Digest key = dedupe_key(raw);
+    std::uint64_t d2 = ar.allocate_docno(key);
+    ASSERT_TRUE(ar.add_location(d2, {"t", "bob", "Later", ""}));
+    auto parsed = parse_message(raw, ParseLimits{}, 0);
+    DocumentBuilder b("none");
+    ASSERT_TRUE(ar.add_document(d2, b.build(*parsed, {"t", "alice", "Inbox", ""}, sha256(raw), key, raw.size())));
+    ASSERT_TRUE(ar.add_location(d1, {"t", "carol", "Archive/2023", ""}));
+    ASSERT_TRUE(ar.add_location(d1, {"t", "carol", "Archive/2023", ""}));  // idempotent
+    ASSERT_TRUE(ar.commit());
+    Xapian::Database db = ar.database();
+    EXPECT_EQ(DocData::from_json(db.get_document(d2).get_data()).locations.size(), 2u);
+    EXPECT_EQ(DocData::from_json(db.get_document(d1).get_data()).locations.size(), 2u);
+    EXPECT_EQ(db.get_termfreq("XFDarchive/2023"), 1u);
+    EXPECT_EQ(db.get_termfreq("XFDarchive"), 1u);
+    EXPECT_EQ(db.get_termfreq("XFDlater"), 1u);
+}
+
+TEST(Archive, ReadModeOnMissingArchiveIsNotFound) {
+    test::TempDir dir;
+    auto a = Archive::open(dir.path() / "none", OpenMode::read);
+    ASSERT_FALSE(a);
+    EXPECT_EQ(a.error().kind, Error::Kind::not_found);
+}
+
+TEST(Archive, DocnosAreNeverReusedAfterUncommittedWork) {
+    test::TempDir dir;
+    {
+        auto a = Archive::open(dir.path(), OpenMode::write);
+        ASSERT_TRUE(a);
+        add(**a, 1, {"t", "m", "f", ""});
+        ASSERT_TRUE((*a)->commit());
+        add(**a, 2, {"t", "m", "f", ""});  // never committed
+    }
+    auto a = Archive::open(dir.path(), OpenMode::write);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(add(**a, 3, {"t", "m", "f", ""}), 2u);  // 2 was never durable, so it may be given
+    ASSERT_TRUE((*a)->commit());
+    EXPECT_EQ((*a)->document_count(), 2u);
+}
+
+}  // namespace
+}  // namespace mv::index
