@@ -229,6 +229,26 @@ TEST_F(CoreE2E, KillNineAtSeveralPointsThenResume) {
     EXPECT_EQ(originals, expected_.size());
 }
 
+// The disk fills up mid-import (a file size limit makes writes fail with EFBIG): the run
+// says so and exits 1 with what it archived durable; the next run completes it.
+TEST_F(CoreE2E, FullDiskThenResume) {
+    std::string cmd = "trap '' XFSZ; ulimit -f 3000; exec '" + test::mailvault_binary() + "' --archive '" +
+                      archive().string() + "' import '" + (tmp_.path() / "varied").string() + "'";
+    auto r = test::run_program({"sh", "-c", cmd});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
+    ArchiveCheck partial = check_archive(archive());
+    EXPECT_GT(partial.docs, 0u);
+    EXPECT_LT(partial.docs, expected_.size());
+    EXPECT_EQ(partial.bad_originals, 0u);
+    r = import({(tmp_.path() / "varied").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ArchiveCheck c = check_archive(archive());
+    EXPECT_EQ(c.docs, expected_.size());
+    EXPECT_EQ(c.bad_originals, 0u);
+    EXPECT_EQ(c.duplicate_keys, 0u);
+}
+
 TEST(CoreLocal, MboxGzZstAndEmlAreDetectedAndSplit) {
     test::TempDir tmp;
     std::string m1 = "From: a@x\nSubject: one\nMessage-ID: <1@x>\n\nbody one\n>From here\n";
