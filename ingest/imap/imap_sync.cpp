@@ -62,10 +62,11 @@ const SourceReport& ImapSource::report() const {
     return report_;
 }
 
-void ImapSource::add_error(const std::string& line, bool unreachable) {
+void ImapSource::add_error(const std::string& line, std::uint64_t failed, bool unreachable) {
     net::log(line);
     std::lock_guard lk(mu_);
     report_.errors.push_back(line);
+    report_.failed += failed;
     if (unreachable) report_.unreachable = true;
 }
 
@@ -102,7 +103,7 @@ Result<void> ImapSource::reconnect() {
 void ImapSource::run() {
     auto folders = client_->list();
     if (!folders) {
-        add_error(folders.error().message, true);
+        add_error(folders.error().message, 0, true);
         queue_.close();
         return;
     }
@@ -138,13 +139,14 @@ bool ImapSource::sync_folder(std::size_t index) {
     std::uint32_t base = 0, validity = 0;
     bool listed = false;
     int stalls = 0;
+    auto remaining = [&]() -> std::uint64_t { return listed ? uids.size() - done_count : 1; };
     auto dropped = [&](const Error& e) {  // true: retry after reconnecting
         client_.reset();
         if (done_count != done_at_failure) stalls = 0;
         done_at_failure = done_count;
         if (++stalls > account_.reconnect_attempts) {
             add_error(where + net::detail(e.message) + " (no progress after " + std::to_string(stalls - 1) +
-                      " reconnects, skipping the folder)");
+                      " reconnects, skipping the folder)", remaining());
             return false;
         }
         net::log(e.message + "; reconnecting to continue folder '" + folder.path + "'");
@@ -155,7 +157,7 @@ bool ImapSource::sync_folder(std::size_t index) {
             auto r = reconnect();
             if (!r) {
                 add_error(where + net::detail(r.error().message) + "; giving up after " + std::to_string(account_.reconnect_attempts) +
-                          " reconnect attempts");
+                          " reconnect attempts", remaining(), fetched_ == 0);
                 return false;  // the server is gone: the other folders would fail alike
             }
         }
@@ -165,7 +167,7 @@ bool ImapSource::sync_folder(std::size_t index) {
                 if (dropped(info.error())) continue;
                 return true;
             }
-            add_error(where + net::detail(info.error().message));
+            add_error(where + net::detail(info.error().message), remaining());
             return true;
         }
         if (!listed) {
@@ -188,7 +190,7 @@ bool ImapSource::sync_folder(std::size_t index) {
                         if (dropped(found.error())) continue;
                         return true;
                     }
-                    add_error(where + net::detail(found.error().message));
+                    add_error(where + net::detail(found.error().message), remaining());
                     return true;
                 }
                 uids = std::move(*found);
@@ -197,7 +199,7 @@ bool ImapSource::sync_folder(std::size_t index) {
             expected_ += uids.size();
             listed = true;
         } else if (info->uidvalidity != validity) {
-            add_error(where + "UIDVALIDITY changed during the run; the folder is read again on the next run");
+            add_error(where + "UIDVALIDITY changed during the run; the folder is read again on the next run", remaining());
             return true;
         }
         std::vector<std::uint32_t> todo;
@@ -214,6 +216,7 @@ bool ImapSource::sync_folder(std::size_t index) {
                                     if (done[i]) return true;  // replayed after a reconnect
                                     done[i] = 1;
                                     ++done_count;
+                                    ++fetched_;
                                     while (watermark < uids.size() && done[watermark]) ++watermark;
                                     std::uint32_t safe = watermark ? uids[watermark - 1] : base;
                                     RawMessage m;
@@ -233,7 +236,7 @@ bool ImapSource::sync_folder(std::size_t index) {
         if (stopped) return false;
         if (r) break;
         if (r.error().kind != Error::Kind::unreachable) {
-            add_error(where + net::detail(r.error().message));
+            add_error(where + net::detail(r.error().message), remaining());
             return true;
         }
         if (!dropped(r.error())) return true;

@@ -51,13 +51,15 @@ class ImapSource : public Source {
     // Syncs one folder, reconnecting on a dropped connection. False when stopped.
     bool sync_folder(std::size_t index);
     Result<void> reconnect();
-    void add_error(const std::string& line, bool unreachable = false);
+    // Logs and reports `line`; `failed` messages could not be fetched.
+    void add_error(const std::string& line, std::uint64_t failed = 0, bool unreachable = false);
 
     net::Account account_;
     std::map<std::string, std::string> checkpoints_;
     std::unique_ptr<Client> client_;
     net::MessageQueue queue_;
     std::atomic<std::uint64_t> expected_{0};
+    std::uint64_t fetched_ = 0;  // fetch thread only
     mutable std::mutex mu_;  // folders_ durable lists, report_
     std::vector<FolderState> folders_;
     std::thread thread_;

@@ -37,10 +37,11 @@ const SourceReport& Pop3Source::report() const {
     return report_;
 }
 
-void Pop3Source::add_error(const std::string& line, bool unreachable) {
+void Pop3Source::add_error(const std::string& line, std::uint64_t failed, bool unreachable) {
     net::log(line);
     std::lock_guard lk(mu_);
     report_.errors.push_back(line);
+    report_.failed += failed;
     if (unreachable) report_.unreachable = true;
 }
 
@@ -75,11 +76,13 @@ void Pop3Source::run() {
     std::size_t done_at_failure = static_cast<std::size_t>(-1);
     int stalls = 0;
     bool listed = false;
+    auto remaining = [&]() -> std::uint64_t { return listed ? expected_.load() - done.size() : 1; };
     for (;;) {
         if (!client_) {
             if (auto r = reconnect(); !r) {
                 add_error(where + net::detail(r.error().message) + "; giving up after " +
-                          std::to_string(account_.reconnect_attempts) + " reconnect attempts");
+                          std::to_string(account_.reconnect_attempts) + " reconnect attempts",
+                          remaining(), done.empty());
                 break;
             }
         }
@@ -128,7 +131,7 @@ void Pop3Source::run() {
         if (stopped) return;  // consumer gone; the queue is stopped
         if (r) break;
         if (r.error().kind != Error::Kind::unreachable) {
-            add_error(where + net::detail(r.error().message));
+            add_error(where + net::detail(r.error().message), remaining());
             break;
         }
         client_.reset();
@@ -136,7 +139,7 @@ void Pop3Source::run() {
         done_at_failure = done.size();
         if (++stalls > account_.reconnect_attempts) {
             add_error(where + net::detail(r.error().message) + " (no progress after " + std::to_string(stalls - 1) +
-                      " reconnects)");
+                      " reconnects)", remaining());
             break;
         }
         net::log(r.error().message + "; reconnecting to continue");

@@ -38,7 +38,8 @@ class Pop3Source : public Source {
   private:
     void run();
     Result<void> reconnect();
-    void add_error(const std::string& line, bool unreachable = false);
+    // Logs and reports `line`; `failed` messages could not be fetched.
+    void add_error(const std::string& line, std::uint64_t failed = 0, bool unreachable = false);
 
     net::Account account_;
     std::map<std::string, std::string> checkpoints_;

@@ -191,6 +191,7 @@ TEST_F(ImapTest, SyncsFoldersThenOnlyNewMail) {
     }
     // Flags as stored: corpus files are in cur/ with ":2," (no flags), nothing was marked \Seen.
     auto again = open_or_die(c, MemoryArchive{});
+    ASSERT_TRUE(again);
     MemoryArchive ar_again;
     drive(*again, ar_again);
     for (auto& m : ar_again.messages)
@@ -208,6 +209,7 @@ TEST_F(ImapTest, SyncsFoldersThenOnlyNewMail) {
 
     // Nothing new: nothing fetched.
     auto src3 = open_or_die(c, ar);
+    ASSERT_TRUE(src3);
     EXPECT_EQ(drive(*src3, ar), 0u);
 }
 
@@ -218,6 +220,7 @@ TEST_F(ImapTest, FlagsAndInternalDateRecorded) {
     std::filesystem::last_write_time(cur, std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * 400));
     MemoryArchive ar;
     auto src = open_or_die(server->source("m", "imap", "alice"), ar);
+    ASSERT_TRUE(src);
     ASSERT_EQ(drive(*src, ar), 1u);
     auto& m = ar.messages[0];
     EXPECT_NE(std::find(m.flags.begin(), m.flags.end(), "\\Seen"), m.flags.end());
@@ -238,6 +241,7 @@ TEST_F(ImapTest, UmlautFolderNamesAndPatterns) {
     c.lists["exclude"] = {"*Zürich"};
     MemoryArchive ar;
     auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
     EXPECT_EQ(drive(*src, ar), 2u);
     EXPECT_EQ(ar.count("Entwürfe"), 1u);
     EXPECT_EQ(ar.count("Ärger/Übersicht"), 1u);
@@ -254,18 +258,21 @@ TEST_F(ImapTest, UidValidityResetRereadsFolder) {
     auto c = server->source("m", "imap", "alice");
     MemoryArchive ar;
     auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
     EXPECT_EQ(drive(*src, ar), 5u);
     auto before = ar.metadata.at(ingest::checkpoint_key("m", "imap:INBOX:uidvalidity"));
     server->reset_uidvalidity("alice", "INBOX", 777);
     server->deliver("alice", "INBOX", message("m5"));
     LogCapture log;
     auto src2 = open_or_die(c, ar);
+    ASSERT_TRUE(src2);
     EXPECT_EQ(drive(*src2, ar), 6u);  // the whole folder again
     EXPECT_NE(log.text().find("UIDVALIDITY changed"), std::string::npos) << log.text();
     EXPECT_EQ(ar.metadata.at(ingest::checkpoint_key("m", "imap:INBOX:uidvalidity")), "777");
     EXPECT_NE(before, "777");
     EXPECT_EQ(ar.normalized.size(), 6u);  // same contents: dedupe sees 6 distinct messages
     auto src3 = open_or_die(c, ar);
+    ASSERT_TRUE(src3);
     EXPECT_EQ(drive(*src3, ar), 0u);
 }
 
@@ -275,6 +282,7 @@ TEST_F(ImapTest, DeleteAfterArchiveOnlyDurableMessages) {
     c.strings["delete_after_archive"] = "true";
     MemoryArchive ar;
     auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
     DriveOptions o;
     o.commit_every = 4;
     o.stop_after = 6;  // 6 taken and committed; the rest never durable
@@ -285,6 +293,7 @@ TEST_F(ImapTest, DeleteAfterArchiveOnlyDurableMessages) {
     EXPECT_NE(joined(*lines).find("folder INBOX: 4 messages"), std::string::npos) << joined(*lines);
     // The rest on the next run: the checkpoint already covers what was archived.
     auto src2 = open_or_die(c, ar);
+    ASSERT_TRUE(src2);
     EXPECT_EQ(drive(*src2, ar), 4u);
     lines = check(server->source("m", "imap", "alice"));
     EXPECT_NE(joined(*lines).find("folder INBOX: 0 messages"), std::string::npos) << joined(*lines);
@@ -305,6 +314,7 @@ TEST_F(ImapTest, WithoutUidplusExpungeOnlyWhenNoOtherMailIsDeleted) {
     MemoryArchive ar;
     LogCapture log;
     auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
     DriveOptions d;
     d.stop_after = 3;
     d.call_finish = false;
@@ -336,6 +346,7 @@ TEST_F(ImapTest, WithoutUidplusExpungeOnlyWhenNoOtherMailIsDeleted) {
     }
     server->fix_owner();
     auto src2 = open_or_die(c, ar);
+    ASSERT_TRUE(src2);
     EXPECT_EQ(drive(*src2, ar), 2u);
     lines = check(server->source("m", "imap", "alice"));
     ASSERT_TRUE(lines);
@@ -355,6 +366,7 @@ TEST_F(ImapTest, ServerKilledMidDownloadLosesNothing) {
     c.strings["reconnect_attempts"] = "1";
     MemoryArchive ar;
     auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
     DriveOptions o;
     o.stop_after = 20;
     o.call_finish = false;
@@ -363,9 +375,11 @@ TEST_F(ImapTest, ServerKilledMidDownloadLosesNothing) {
     drive(*src, ar);  // whatever was already received, then the source gives up
     EXPECT_LT(ar.messages.size(), std::size_t{k_count});
     EXPECT_FALSE(src->report().errors.empty());
+    EXPECT_EQ(src->report().failed, k_count - ar.messages.size());  // the run reports itself partial
     src.reset();
     ASSERT_TRUE(server->restart());
     auto src2 = open_or_die(c, ar);
+    ASSERT_TRUE(src2);
     drive(*src2, ar);
     EXPECT_EQ(ar.messages.size(), std::size_t{k_count});
     EXPECT_FALSE(ar.has_duplicates());
@@ -404,6 +418,7 @@ TEST_F(ImapTest, FiftyMegabyteMessage) {
     MemoryArchive ar;
     ar.max_kept_bytes = 1 << 10;
     auto src = open_or_die(server->source("m", "imap", "alice"), ar);
+    ASSERT_TRUE(src);
     std::size_t seen_big = 0;
     std::vector<std::uint64_t> acks;
     for (;;) {
