@@ -4,6 +4,8 @@
 #include <oneapi/tbb/parallel_pipeline.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -92,6 +94,9 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     bool abort = false;
     std::optional<Error> fatal;
     const std::uint64_t expected = source.expected_total();
+    std::mutex flight_mu;
+    std::condition_variable flight_cv;
+    std::size_t bytes_in_flight = 0;
 
     auto do_commit = [&]() -> bool {
         auto r = archive.commit();
@@ -125,6 +130,17 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                           if (!m) {
                                               fc.stop();
                                               return nullptr;
+                                          }
+                                          // Bound memory in bytes too: wait for the tail of the
+                                          // pipeline (on another thread) to release messages.
+                                          const std::size_t size = m->bytes.size();
+                                          if (threads > 1) {
+                                              std::unique_lock lock(flight_mu);
+                                              flight_cv.wait(lock, [&] {
+                                                  return bytes_in_flight == 0 ||
+                                                         bytes_in_flight + size <= options.max_bytes_in_flight;
+                                              });
+                                              bytes_in_flight += size;
                                           }
                                           auto* item = new Item;
                                           item->raw = std::move(*m);
@@ -177,6 +193,11 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            }) &
             tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
                 std::unique_ptr<Item> owned(item);
+                if (threads > 1) {
+                    std::lock_guard lock(flight_mu);
+                    bytes_in_flight -= item->raw.bytes.size();
+                    flight_cv.notify_all();
+                }
                 ++summary.seen;
                 summary.bytes += item->raw.bytes.size();
                 if (item->error) {

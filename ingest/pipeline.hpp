@@ -13,6 +13,7 @@ namespace mv::ingest {
 
 struct PipelineOptions {
     std::size_t max_in_flight = 64;            // messages in the pipeline at once
+    std::size_t max_bytes_in_flight = 256ull << 20;  // and their raw bytes (huge messages)
     std::size_t commit_every = 2000;           // documents per commit
     std::size_t commit_bytes = 64ull << 20;    // or raw bytes per commit
     unsigned threads = 0;                      // 0: all cores
