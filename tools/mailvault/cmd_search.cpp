@@ -1,6 +1,7 @@
 // search, show, link, export, stats, verify: thin wrappers over query/.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -46,6 +47,7 @@ struct SearchArgs {
     std::string sort = "newest";
     bool json = false;
     bool count = false;
+    unsigned repeat = 0;  // benchmarking: run in-process this many times, timings to stderr
 };
 
 std::string join_query(const std::vector<std::string>& words) {
@@ -78,6 +80,8 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
     sub->add_option("--sort", args->sort, "newest | oldest | relevance (default newest)");
     sub->add_flag("--json", args->json, "one JSON object per line");
     sub->add_flag("--count", args->count, "print the number of matches only");
+    sub->add_option("--repeat", args->repeat, "benchmark: run N times in-process, p50/p95 on stderr")
+        ->group("");  // hidden
     sub->allow_extras();  // "-word" arguments are negated query words, not options
     sub->callback([&ctx, args, sub] {
         for (const auto& extra : sub->remaining()) {
@@ -107,13 +111,38 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
             o.offset = args->offset;
             o.parse = parse_options(*archive);
             query::LinkBuilder links(link_config(ctx));
+            auto format = [&](const query::SearchResult& r) {
+                std::string out;
+                for (const auto& h : r.hits) {
+                    out += args->json ? query::hit_json(h) : query::hit_line(h);
+                    out += '\n';
+                }
+                return out;
+            };
+            if (args->repeat) {
+                // What a long-running process (the web server) pays per query: open the
+                // archive, parse, match, read and format the hits.
+                std::vector<double> ms;
+                for (unsigned i = 0; i < args->repeat; ++i) {
+                    auto t0 = std::chrono::steady_clock::now();
+                    int c = 0;
+                    auto a = ctx.open_archive(index::OpenMode::read, c);
+                    if (!a) return c;
+                    auto r = query::search(*a, q, o, links);
+                    if (!r) return report(r.error());
+                    std::string out = format(*r);
+                    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+                }
+                std::sort(ms.begin(), ms.end());
+                auto pct = [&](double p) { return ms[static_cast<std::size_t>(p * double(ms.size() - 1) + 0.5)]; };
+                char buf[160];
+                std::snprintf(buf, sizeof buf, "search: %u in-process runs: p50 %.2f ms, p95 %.2f ms", args->repeat,
+                              pct(0.5), pct(0.95));
+                std::cerr << buf << "\n";
+            }
             auto r = query::search(*archive, q, o, links);
             if (!r) return report(r.error());
-            std::string out;
-            for (const auto& h : r->hits) {
-                out += args->json ? query::hit_json(h) : query::hit_line(h);
-                out += '\n';
-            }
+            std::string out = format(*r);
             std::cout << out << std::flush;
             if (!args->json && !ctx.quiet && isatty(STDOUT_FILENO)) {
                 auto n = query::count(*archive, q, o.parse);
