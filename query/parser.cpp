@@ -305,10 +305,11 @@ Result<Prepared> prepare(std::string_view q) {
         std::size_t j = i;
         if (j < n && std::isalpha(static_cast<unsigned char>(q[j]))) {
             while (j < n && (std::isalnum(static_cast<unsigned char>(q[j])) || q[j] == '_' || q[j] == '-')) ++j;
+            const bool colon = j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/');
             const bool value_follows = j + 1 < n && !is_space(q[j + 1]) && q[j + 1] != ')';
-            std::string name = text::fold(q.substr(i, j - i));
+            const std::string name = colon ? text::fold(q.substr(i, j - i)) : std::string();
             // "Re: subject" and URLs are words; "name:value" is a field.
-            if (j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/') && (value_follows || known_field(name))) {
+            if (colon && (value_follows || known_field(name))) {
                 if (!known_field(name))
                     return bad_query(i, "unknown field \"" + std::string(q.substr(i, j - i + 1)) +
                                             "\" (fields: " + known_fields_list() + ")");
