@@ -57,7 +57,9 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Da
     const double lo = Xapian::sortable_unserialise(lo_s), hi = Xapian::sortable_unserialise(hi_s);
     const double span = hi - lo;
     double frac = std::min(1.0, 4.0 * need / est);
-    while (frac < 1.0) {
+    // At most two windows: when the query's own dates lie far from the archive's end
+    // (a date range in the query), a window finds little and a full sort is cheaper.
+    for (int attempt = 0; attempt < 2 && frac < 1.0; ++attempt) {
         Xapian::Query bound =
             sort == Sort::newest
                 ? Xapian::Query(Xapian::Query::OP_VALUE_GE, schema::k_slot_date, Xapian::sortable_serialise(hi - span * frac))
@@ -67,7 +69,9 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Da
         configure(windowed, sort);
         Xapian::MSet m = windowed.get_mset(first, count);
         if (m.size() == count) return std::pair{m, est};
-        frac *= 8;
+        const double found = m.get_matches_estimated();  // exact: the window was sorted in full
+        if (found == 0) break;
+        frac *= std::max(2.0, 2.0 * need / found);
     }
     return plain();
 }
