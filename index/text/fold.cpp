@@ -101,6 +101,44 @@ std::string valid_utf8(std::string_view bytes) {
     return out;
 }
 
+namespace {
+
+// Code points that fold to themselves and compose with nothing before them: CJK
+// ideographs, kana, precomposed Hangul. CJK text is mostly these; copying them keeps
+// the indexing hot path out of GLib.
+bool is_stable(gunichar c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x3041 && c <= 0x3096) ||
+           (c >= 0x30A1 && c <= 0x30FA) || c == 0x30FC || (c >= 0xAC00 && c <= 0xD7A3) || c == 0x3001 || c == 0x3002;
+}
+
+// Code points that may combine with the one before them (marks, conjoining jamo): they
+// are folded together with it.
+bool combines_backwards(gunichar c) {
+    return (c >= 0x1100 && c <= 0x11FF) || (c >= 0xA960 && c <= 0xA97F) || (c >= 0xD7B0 && c <= 0xD7FF) ||
+           g_unichar_ismark(c);
+}
+
+constexpr gunichar k_cached_first = 0x80, k_cached_last = 0x4FF;  // Latin, Greek, Cyrillic
+
+// Per-thread memo of single code point folds for the alphabets most mail uses.
+const std::string& cached_fold(gunichar c) {
+    struct Memo {
+        std::string value[k_cached_last - k_cached_first + 1];
+        bool known[k_cached_last - k_cached_first + 1] = {};
+    };
+    thread_local Memo memo;
+    std::size_t k = c - k_cached_first;
+    if (!memo.known[k]) {
+        char buf[8];
+        int len = g_unichar_to_utf8(c, buf);
+        fold_run(std::string_view(buf, static_cast<std::size_t>(len)), memo.value[k]);
+        memo.known[k] = true;
+    }
+    return memo.value[k];
+}
+
+}  // namespace
+
 std::string fold(std::string_view utf8) {
     std::string out;
     out.reserve(utf8.size());
@@ -118,20 +156,53 @@ std::string fold(std::string_view utf8) {
             s = valid;
         }
     }
-    // ASCII runs take the fast path; each non-ASCII run goes through GLib. Splitting at
-    // ASCII is safe because accents are dropped, never composed onto the ASCII letter.
-    std::size_t i = 0;
+    // One pass: ASCII, stable and memoised code points are appended directly; anything
+    // else collects into a run that GLib folds as a whole (with the code point before a
+    // combining one, so NFC can compose them as it would in the whole text).
+    const std::size_t npos = std::string_view::npos;
+    std::size_t run = npos;                   // start of the pending GLib run
+    std::size_t prev_in = npos, prev_out = 0; // last directly appended code point
+    auto flush = [&](std::size_t end) {
+        if (run != npos) fold_run(s.substr(run, end - run), out);
+        run = npos;
+    };
     const std::size_t n = s.size();
+    std::size_t i = 0;
     while (i < n) {
-        std::size_t j = i;
-        while (j < n && static_cast<unsigned char>(s[j]) < 0x80) ++j;
-        if (j > i) ascii_lower(s.substr(i, j - i), out);
-        if (j >= n) break;
-        std::size_t k = j;
-        while (k < n && static_cast<unsigned char>(s[k]) >= 0x80) ++k;
-        fold_run(s.substr(j, k - j), out);
-        i = k;
+        const unsigned char b = static_cast<unsigned char>(s[i]);
+        if (b < 0x80) {
+            flush(i);
+            prev_in = i;
+            prev_out = out.size();
+            out += (b >= 'A' && b <= 'Z') ? static_cast<char>(b + 32) : static_cast<char>(b);
+            ++i;
+            continue;
+        }
+        const gunichar c = g_utf8_get_char(s.data() + i);
+        const std::size_t len = static_cast<std::size_t>(g_utf8_next_char(s.data() + i) - (s.data() + i));
+        if (combines_backwards(c)) {
+            if (run == npos) {
+                if (prev_in != npos) {
+                    out.resize(prev_out);
+                    run = prev_in;
+                } else {
+                    run = i;
+                }
+            }
+            prev_in = npos;
+        } else if (is_stable(c) || (c >= k_cached_first && c <= k_cached_last)) {
+            flush(i);
+            prev_in = i;
+            prev_out = out.size();
+            if (is_stable(c)) out.append(s.data() + i, len);
+            else out += cached_fold(c);
+        } else {
+            if (run == npos) run = i;
+            prev_in = npos;
+        }
+        i += len;
     }
+    flush(n);
     return out;
 }
 
