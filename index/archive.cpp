@@ -145,6 +145,7 @@ Result<void> Archive::recover_store() {
                 auto e = parse_end(text);
                 if (e.first > end.first || (e.first == end.first && e.second > end.second)) end = e;
             }
+            committed_end_ = end;
             return store_->truncate_to(end.first, end.second);
         },
         "recovering the originals store");
@@ -244,16 +245,14 @@ Result<StoredRef> Archive::store_original(std::uint64_t docno, const Digest& sha
     return store_->append(h, meta_json, compressed);
 }
 
-Result<void> Archive::store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json) {
+Result<StoredRef> Archive::store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json) {
     std::lock_guard lock(store_mu_);
     RecordHeader h;
     h.type = RecordType::location;
     h.docno = docno;
     h.sha = sha;
     crash_point("store");
-    auto r = store_->append(h, meta_json, {});
-    if (!r) return fail(r.error());
-    return ok();
+    return store_->append(h, meta_json, {});
 }
 
 namespace {
@@ -269,7 +268,17 @@ bool merge_location(Xapian::Document& doc, const Location& where) {
 }
 }  // namespace
 
-Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc) {
+void Archive::note_indexed(const StoredRef& record) {
+    std::lock_guard lock(store_mu_);
+    if (record.end == 0) {  // caller without a record: fall back to the whole store
+        untracked_adds_ = true;
+        return;
+    }
+    std::pair<std::uint32_t, std::uint64_t> e{record.segment, record.end};
+    if (e > indexed_end_) indexed_end_ = e;
+}
+
+Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record) {
     Shard& sh = shard_of(docno);
     auto r = xapian_guard(
         [&]() -> Result<void> {
@@ -283,14 +292,16 @@ Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc) 
         },
         "indexing message " + std::to_string(docno));
     if (!r) return r;
+    note_indexed(record);
     std::lock_guard lock(pending_mu_);
     added_since_commit_.push_back(docno);
     ++uncommitted_;
     return ok();
 }
 
-Result<void> Archive::add_location(std::uint64_t docno, const Location& where) {
+Result<void> Archive::add_location(std::uint64_t docno, const Location& where, const StoredRef& record) {
     Shard& sh = shard_of(docno);
+    note_indexed(record);
     return xapian_guard(
         [&]() -> Result<void> {
             std::lock_guard lock(sh.mu);
@@ -319,7 +330,11 @@ Result<void> Archive::commit() {
     std::unique_lock slock(store_mu_);
     if (auto r = store_->sync(); !r) return r;
     crash_point("commit-store-synced");
-    auto end = store_->end();
+    // Records stored for messages still on their way to the index are not referenced yet:
+    // a crash now must let the next open cut them off, so record only what is indexed.
+    auto end = untracked_adds_ ? store_->end() : std::max(indexed_end_, committed_end_);
+    committed_end_ = end;
+    untracked_adds_ = false;
     slock.unlock();
     std::string end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
     std::lock_guard plock(pending_mu_);

@@ -82,11 +82,13 @@ class Archive {
     Result<StoredRef> store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
                                      std::string_view compressed, std::string_view meta_json);
     // Serial stage: notes another place a stored original was seen (replayed by reindex).
-    Result<void> store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json);
-    // Any thread: indexes a new document (moved, never copied).
-    Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc);
+    Result<StoredRef> store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json);
+    // Any thread: indexes a new document (moved, never copied). `record` is its stored
+    // original: commits record how far the store is referenced, and a crashed run's
+    // unreferenced tail is cut off on the next open.
+    Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record = {});
     // Any thread: records another place where an archived message was seen. No-op if known.
-    Result<void> add_location(std::uint64_t docno, const Location& where);
+    Result<void> add_location(std::uint64_t docno, const Location& where, const StoredRef& record = {});
     // Any thread: a key/value to commit with the next commit (checkpoints, last-sync records).
     void set_metadata(const std::string& key, const std::string& value);
     // Serial stage: makes originals durable, then commits every shard with pending metadata.
@@ -104,6 +106,7 @@ class Archive {
     Shard& shard_of(std::uint64_t docno) { return *shards_[(docno - 1) % shards_.size()]; }
     Xapian::docid local_id(std::uint64_t docno) const { return static_cast<Xapian::docid>((docno - 1) / shards_.size() + 1); }
     Result<void> recover_store();
+    void note_indexed(const StoredRef& record);
 
     std::filesystem::path dir_;
     OpenMode mode_ = OpenMode::read;
@@ -115,6 +118,9 @@ class Archive {
     std::unique_ptr<Xapian::WritableDatabase> meta_;
     std::unique_ptr<PackStore> store_;
     std::uint64_t next_docno_ = 1;
+    std::pair<std::uint32_t, std::uint64_t> indexed_end_{0, 0};  // store end referenced by the index
+    std::pair<std::uint32_t, std::uint64_t> committed_end_{1, 0};  // as recorded by the last commit
+    bool untracked_adds_ = false;
     std::uint64_t uncommitted_ = 0;
 
     std::mutex store_mu_;  // appends vs. commit's sync

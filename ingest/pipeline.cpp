@@ -27,6 +27,7 @@ struct Item {
     bool broken = false;
     Xapian::Document doc;
     std::string compressed;
+    index::StoredRef record;  // where the original (or location note) was stored
     std::optional<Error> error;
 };
 
@@ -172,12 +173,17 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     if (item->error) return item;
                     std::string meta = location_json(item->raw);
                     if (item->duplicate) {
-                        if (auto r = archive.store_location(item->docno, item->sha, meta); !r) item->error = r.error();
+                        auto ref = archive.store_location(item->docno, item->sha, meta);
+                        if (!ref) item->error = ref.error();
+                        else item->record = *ref;
                     } else {
                         auto ref = archive.store_original(item->docno, item->sha, item->raw.bytes.size(),
                                                           item->compressed, meta);
                         if (!ref) item->error = ref.error();
-                        else item->doc.add_value(schema::k_slot_location, ref->encode());
+                        else {
+                            item->record = *ref;
+                            item->doc.add_value(schema::k_slot_location, ref->encode());
+                        }
                         std::string().swap(item->compressed);
                     }
                     return item;
@@ -186,8 +192,8 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            [&](Item* item) {
                                                if (item->error) return item;
                                                Result<void> r = item->duplicate
-                                                                    ? archive.add_location(item->docno, item->raw.where)
-                                                                    : archive.add_document(item->docno, std::move(item->doc));
+                                                                    ? archive.add_location(item->docno, item->raw.where, item->record)
+                                                                    : archive.add_document(item->docno, std::move(item->doc), item->record);
                                                if (!r) item->error = r.error();
                                                return item;
                                            }) &

@@ -192,6 +192,7 @@ Result<StoredRef> PackStore::append(const RecordHeader& header, std::string_view
     ref.offset = off;
     ref.payload_size = h.payload_size;
     ref.raw_size = h.raw_size;
+    ref.end = size_;
     return ref;
 }
 

@@ -22,6 +22,7 @@ struct StoredRef {
     std::uint64_t offset = 0;        // of the record header
     std::uint32_t payload_size = 0;  // compressed bytes
     std::uint64_t raw_size = 0;
+    std::uint64_t end = 0;           // offset just past the record (not encoded)
     std::string encode() const;      // 24 bytes, for a Xapian value slot
     static std::optional<StoredRef> decode(std::string_view s);
 };
