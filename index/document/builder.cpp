@@ -1,7 +1,6 @@
 #include "index/document/builder.hpp"
 
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "index/schema.hpp"
 #include "index/text/fold.hpp"
@@ -26,24 +25,6 @@ void add_boolean(Xapian::Document& doc, std::string_view prefix, std::string_vie
     if (term.size() > 240) term.resize(240);
     doc.add_boolean_term(term);
 }
-
-// Snowball stemming is the most expensive step of term generation, and mail repeats its
-// words endlessly: remember the stems (per builder, so per thread; bounded).
-class CachingStem : public Xapian::StemImplementation {
-  public:
-    explicit CachingStem(const std::string& language) : stem_(language) {}
-    std::string operator()(const std::string& word) override {
-        if (auto it = cache_.find(word); it != cache_.end()) return it->second;
-        if (cache_.size() >= k_max_entries) cache_.clear();
-        return cache_.emplace(word, stem_(word)).first->second;
-    }
-    std::string get_description() const override { return "caching " + stem_.get_description(); }
-
-  private:
-    static constexpr std::size_t k_max_entries = 1 << 18;
-    Xapian::Stem stem_;
-    std::unordered_map<std::string, std::string> cache_;
-};
 
 }  // namespace
 
@@ -105,7 +86,7 @@ void add_location_terms(Xapian::Document& doc, const Location& where) {
 
 DocumentBuilder::DocumentBuilder(const std::string& stemmer) {
     if (!stemmer.empty() && stemmer != "none") {
-        tg_.set_stemmer(Xapian::Stem(new CachingStem(stemmer)));
+        tg_.set_stemmer(Xapian::Stem(stemmer));
         tg_.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
     } else {
         tg_.set_stemming_strategy(Xapian::TermGenerator::STEM_NONE);
