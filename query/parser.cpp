@@ -232,6 +232,10 @@ Unexpected bad_query(std::size_t col, const std::string& what) {
 struct Prepared {
     std::string text;   // what goes to Xapian::QueryParser
     bool match_all = false;
+    // date: values that constrain every match: outside parentheses, not negated, and no
+    // OR/XOR outside parentheses (Xapian ORs repeated date: filters, hence a union).
+    std::vector<std::string> top_dates;
+    bool top_or = false;
 };
 
 Result<Prepared> prepare(std::string_view q) {
@@ -318,12 +322,15 @@ Result<Prepared> prepare(std::string_view q) {
                     return bad_query(i, "field \"" + name + ":\" needs a value");
                 out.text += name;
                 out.text += ':';
+                const bool top_date = name == "date" && open.empty() && !negate &&
+                                      !(!toks.empty() && toks.back().first == Tok::op_not);
                 if (q[v] == '"') {
                     auto close = q.find('"', v + 1);
                     if (close == std::string_view::npos) return bad_query(v, "unterminated quote");
                     out.text += '"';
                     emit_folded(q.substr(v + 1, close - v - 1));
                     out.text += '"';
+                    if (top_date) out.top_dates.push_back(text::fold(q.substr(v + 1, close - v - 1)));
                     i = close + 1;
                 } else if (q[v] == '(') {
                     const auto* f = schema::field(name);
@@ -335,6 +342,7 @@ Result<Prepared> prepare(std::string_view q) {
                     std::size_t e = v;
                     while (e < n && !is_space(q[e]) && q[e] != ')' && q[e] != '(') ++e;
                     emit_folded(q.substr(v, e - v));
+                    if (top_date) out.top_dates.push_back(text::fold(q.substr(v, e - v)));
                     i = e;
                 }
                 toks.push_back({Tok::word, start});
@@ -348,6 +356,7 @@ Result<Prepared> prepare(std::string_view q) {
         std::string_view w = q.substr(i, e - i);
         if (!negate && is_operator(w)) {
             toks.push_back({w == "NOT" ? Tok::op_not : Tok::op_binary, start});
+            if ((w == "OR" || w == "XOR") && open.empty()) out.top_or = true;
             if (w == "NOT") emit_not();
             else out.text += w;
         } else {
@@ -449,11 +458,25 @@ Result<Range> parse_size_range(std::string_view value) {
     return r;
 }
 
-Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
+Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
     auto prepared = prepare(text);
     if (!prepared) return fail(prepared.error());
-    if (prepared->match_all) return Xapian::Query(Xapian::Query::MatchAll);
+    if (prepared->match_all) return ParsedQuery{Xapian::Query(Xapian::Query::MatchAll), {}};
     std::int64_t now = options.now ? options.now : static_cast<std::int64_t>(std::time(nullptr));
+    ParsedQuery out;
+    if (!prepared->top_or && !prepared->top_dates.empty()) {
+        bool first = true;
+        for (const auto& v : prepared->top_dates) {
+            auto r = parse_date_range(v, now);
+            if (!r) break;  // the field processor reports it
+            if (first) out.date = *r;
+            else {
+                out.date.lo = (out.date.lo && r->lo) ? std::optional(std::min(*out.date.lo, *r->lo)) : std::nullopt;
+                out.date.hi = (out.date.hi && r->hi) ? std::optional(std::max(*out.date.hi, *r->hi)) : std::nullopt;
+            }
+            first = false;
+        }
+    }
     try {
         Xapian::QueryParser qp;
         qp.set_database(db);
@@ -480,8 +503,8 @@ Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database&
         const unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE |
                                Xapian::QueryParser::FLAG_WILDCARD | Xapian::QueryParser::FLAG_PURE_NOT |
                                Xapian::QueryParser::FLAG_CJK_NGRAM;
-        Xapian::Query q = qp.parse_query(prepared->text, flags);
-        return q;
+        out.query = qp.parse_query(prepared->text, flags);
+        return out;
     } catch (const Xapian::QueryParserError& e) {
         return fail(Error::Kind::usage, "bad query: " + e.get_msg());
     } catch (const Xapian::InvalidArgumentError& e) {
@@ -489,6 +512,12 @@ Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database&
     } catch (const Xapian::Error& e) {
         return fail(Error::Kind::io, "query: " + e.get_msg());
     }
+}
+
+Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
+    auto p = parse(text, db, options);
+    if (!p) return fail(p.error());
+    return std::move(p->query);
 }
 
 }  // namespace mv::query

@@ -34,4 +34,10 @@ struct ParseOptions {
 // `db` expands wildcards.
 Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 
+struct ParsedQuery {
+    Xapian::Query query;
+    Range date;  // every match's date lies within (from date: terms that constrain all)
+};
+Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
+
 }  // namespace mv::query

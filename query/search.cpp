@@ -41,8 +41,9 @@ void configure(Xapian::Enquire& enquire, Sort sort) {
 // from the match estimate, and widen it until it holds offset+limit matches. Exact: every
 // match inside the window sorts before every match outside it.
 // Returns the hits and the estimated number of matches of the whole query.
+// `dates` bounds the matches' dates where the query itself says so (date: terms).
 std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Database& db, Xapian::Enquire& enquire,
-                                                                const Xapian::Query& q, Sort sort,
+                                                                const Xapian::Query& q, const Range& dates, Sort sort,
                                                                 Xapian::doccount first, Xapian::doccount count) {
     auto plain = [&] {
         Xapian::MSet m = enquire.get_mset(first, count);
@@ -53,8 +54,14 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Da
     const Xapian::doccount est = enquire.get_mset(0, 0).get_matches_estimated();
     std::string lo_s = db.get_value_lower_bound(schema::k_slot_date);
     std::string hi_s = db.get_value_upper_bound(schema::k_slot_date);
-    if (est < 8 * need || lo_s.empty() || hi_s.empty()) return plain();
-    const double lo = Xapian::sortable_unserialise(lo_s), hi = Xapian::sortable_unserialise(hi_s);
+    // A window that misses costs as much as the full sort, so try one only when the
+    // matches are so many that a full sort is the expensive part (measured on the bulk corpus).
+    const bool many = est >= db.get_doccount() / 4 || est >= 50000;
+    if (est < 8 * need || !many || lo_s.empty() || hi_s.empty()) return plain();
+    double lo = Xapian::sortable_unserialise(lo_s), hi = Xapian::sortable_unserialise(hi_s);
+    if (dates.lo) lo = std::max(lo, double(*dates.lo));
+    if (dates.hi) hi = std::min(hi, double(*dates.hi));
+    if (hi < lo) return plain();
     const double span = hi - lo;
     double frac = std::min(1.0, 4.0 * need / est);
     // At most two windows: when the query's own dates lie far from the archive's end
@@ -105,14 +112,14 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
     return guarded(
         [&]() -> Result<SearchResult> {
             Xapian::Database db = archive.database();
-            auto q = parse_query(query, db, options.parse);
+            auto q = parse(query, db, options.parse);
             if (!q) return fail(q.error());
             Xapian::Enquire enquire(db);
-            enquire.set_query(*q);
+            enquire.set_query(q->query);
             configure(enquire, options.sort);
             const auto first = static_cast<Xapian::doccount>(options.offset);
             const auto count = static_cast<Xapian::doccount>(options.limit);
-            auto [mset, estimate] = sorted_by_date_window(db, enquire, *q, options.sort, first, count);
+            auto [mset, estimate] = sorted_by_date_window(db, enquire, q->query, q->date, options.sort, first, count);
             SearchResult r;
             r.total = estimate;
             r.hits.reserve(mset.size());

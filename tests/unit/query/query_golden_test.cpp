@@ -259,7 +259,8 @@ TEST_F(Golden, SortLimitOffsetAndCount) {
 TEST_F(Golden, DateWindowShortcutGivesTheSameOrderAsAFullSort) {
     LinkBuilder links(LinkConfig{});
     for (Sort sort : {Sort::newest, Sort::oldest}) {
-        for (const char* q : {"*", "NOT kernel", "mailbox:bob@example.org"}) {
+        for (const char* q : {"*", "NOT kernel", "mailbox:bob@example.org", "date:2023", "date:2018..2023-06 -kernel",
+                              "date:2023 OR kernel", "date:..2022 date:2023-07.."}) {
             SearchOptions o;
             o.sort = sort;
             o.limit = 100;  // too few matches for the shortcut: a full sort
