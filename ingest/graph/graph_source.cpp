@@ -305,6 +305,8 @@ class GraphSource final : public Source {
     std::condition_variable q_not_empty_, q_not_full_;
     std::deque<Item> q_;
     std::size_t q_bytes_ = 0;
+    std::size_t waiting_producers_ = 0;
+    static constexpr std::size_t k_queue_items = 4096;
     bool done_ = false;
     // next() state (consumer thread only)
     std::optional<RawMessage> held_;
@@ -319,11 +321,12 @@ class GraphSource final : public Source {
 // the mailbox never has more requests in flight than Exchange allows.
 class MailboxRun {
   public:
+    // The request window gets 1% slack (at most 0.5 s) for skew between our send and Exchange's count.
     MailboxRun(GraphSource& src, std::string upn)
         : src_(src),
           s_(src.settings()),
           upn_(std::move(upn)),
-          gate_(s_.rate_limit, std::chrono::milliseconds(s_.rate_window_s * 1000 + 500)) {}
+          gate_(s_.rate_limit, std::chrono::milliseconds(s_.rate_window_s * 1000 + std::clamp(s_.rate_window_s * 10, 50L, 500L))) {}
 
     // Returns false when the mailbox failed as a whole.
     bool run();
@@ -557,7 +560,12 @@ void MailboxRun::complete(FolderJob& f, const std::shared_ptr<Page>& page, std::
 void GraphSource::push(std::optional<RawMessage> msg, Checkpoints cps) {
     std::unique_lock lk(q_mu_);
     std::size_t size = msg ? msg->bytes.size() : 0;
-    q_not_full_.wait(lk, [&] { return stop_.load() || q_.empty() || (q_bytes_ + size <= s_.queue_bytes && q_.size() < 4096); });
+    auto fits = [&] { return stop_.load() || q_.empty() || (q_bytes_ + size <= s_.queue_bytes && q_.size() < k_queue_items); };
+    if (!fits()) {
+        ++waiting_producers_;
+        q_not_full_.wait(lk, fits);
+        --waiting_producers_;
+    }
     if (stop_) return;
     q_bytes_ += size;
     q_.push_back(Item{std::move(msg), std::move(cps)});
@@ -584,7 +592,10 @@ std::optional<RawMessage> GraphSource::next() {
         Item item = std::move(q_.front());
         q_.pop_front();
         if (item.msg) q_bytes_ -= item.msg->bytes.size();
-        q_not_full_.notify_all();
+        // Wake blocked producers only below a low-water mark: with 100+ fetch threads, waking
+        // them all on every message costs more than the messages.
+        if (waiting_producers_ > 0 && (q_.empty() || (q_.size() <= k_queue_items * 3 / 4 && q_bytes_ <= s_.queue_bytes * 3 / 4)))
+            q_not_full_.notify_all();
         lk.unlock();
         for (auto& c : item.cps) {
             if (item.msg) item.msg->checkpoint.push_back(std::move(c));
