@@ -85,7 +85,15 @@ class GzInput : public ByteInput {
   public:
     explicit GzInput(gzFile f) : f_(f) {}
     ~GzInput() override { gzclose(f_); }
-    long read(char* buf, std::size_t n) override { return gzread(f_, buf, static_cast<unsigned>(std::min<std::size_t>(n, 1u << 30))); }
+    long read(char* buf, std::size_t n) override {
+        int got = gzread(f_, buf, static_cast<unsigned>(std::min<std::size_t>(n, 1u << 30)));
+        if (got == 0) {
+            int err = Z_OK;
+            gzerror(f_, &err);
+            if (err != Z_OK) return -1;  // truncated or corrupt
+        }
+        return got;
+    }
 
   private:
     gzFile f_;
@@ -103,11 +111,12 @@ class ZstdInput : public ByteInput {
             if (in_.pos == in_.size) {
                 long got = raw_.read(in_buf_.data(), in_buf_.size());
                 if (got < 0) return -1;
-                if (got == 0) return 0;
+                if (got == 0) return frame_open_ ? -1 : 0;  // a frame cut short: truncated file
                 in_ = {in_buf_.data(), static_cast<std::size_t>(got), 0};
             }
             std::size_t r = ZSTD_decompressStream(dctx_, &out, &in_);
             if (ZSTD_isError(r)) return -1;
+            frame_open_ = r != 0;
         }
         return static_cast<long>(out.pos);
     }
@@ -117,6 +126,7 @@ class ZstdInput : public ByteInput {
     ZSTD_DStream* dctx_;
     std::vector<char> in_buf_;
     ZSTD_inBuffer in_{nullptr, 0, 0};
+    bool frame_open_ = false;
 };
 
 Result<std::unique_ptr<ByteInput>> open_input(const fs::path& p) {
