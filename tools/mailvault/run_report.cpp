@@ -26,7 +26,7 @@ std::string clock_text(double seconds) {
 ingest::ProgressFn make_progress(const Context& ctx, const std::string& label) {
     if (ctx.quiet) return {};
     bool tty = ctx.tty;
-    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     return [tty, label, last](const ingest::ImportSummary& s, std::uint64_t expected, bool done) {
         auto now = std::chrono::steady_clock::now();
         auto interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000);
