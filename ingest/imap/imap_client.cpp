@@ -333,8 +333,22 @@ Result<void> Client::authenticate() {
         return fail(fail_msg(Error::Kind::auth, "server " + where +
                                                     " refuses LOGIN on an unencrypted connection (use security = starttls or tls)"));
     std::string tag = next_tag();
+    // A quoted string cannot carry 8-bit or control bytes: those go as non-synchronizing literals.
+    auto needs_literal = [](const std::string& v) {
+        return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f; });
+    };
+    if (m == net::AuthMethod::login && (needs_literal(account_.username) || needs_literal(account_.secret))) {
+        if (!has("LITERAL+") && has("AUTH=PLAIN"))
+            m = net::AuthMethod::plain;
+        else if (!has("LITERAL+"))
+            return fail(fail_msg(Error::Kind::auth, "server " + where +
+                                                        " cannot take this user name or password with LOGIN (8-bit characters)"));
+    }
     if (m == net::AuthMethod::login) {
-        if (auto w = send(tag, "LOGIN " + quote(account_.username) + " " + quote(account_.secret)); !w) return w;
+        auto arg = [&](const std::string& v) {
+            return needs_literal(v) ? "{" + std::to_string(v.size()) + "+}\r\n" + v : quote(v);
+        };
+        if (auto w = send(tag, "LOGIN " + arg(account_.username) + " " + arg(account_.secret)); !w) return w;
     } else {
         const char* mech = m == net::AuthMethod::plain ? "PLAIN" : "XOAUTH2";
         if (!has(std::string("AUTH=") + mech))
