@@ -15,7 +15,7 @@ namespace mv::test {
 class Dovecot {
   public:
     struct Options {
-        std::vector<std::string> users{"alice", "bob"};
+        std::vector<std::string> users{"alice", "bob"};  // "name" (password pw-name) or "name=password"
         bool uidplus = true;
     };
     // nullptr (and `why`) when Dovecot is not installed or does not start.

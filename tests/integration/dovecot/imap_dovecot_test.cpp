@@ -107,6 +107,24 @@ TEST_F(ImapTest, EachAuthMechanism) {
     }
 }
 
+TEST_F(ImapTest, LoginWithEightBitPassword) {
+    server.reset();
+    Dovecot::Options o;
+    o.users = {"alice", "joerg=pässwörd"};
+    start(o);
+    if (!server) return;
+    server->deliver("joerg", "INBOX", message("für jörg"));
+    for (std::string auth : {"login", "plain"}) {
+        SCOPED_TRACE(auth);
+        auto c = server->source("m", "imap", "joerg");
+        c.strings["auth"] = auth;
+        c.strings["password"] = "pässwörd";
+        auto r = check(c);
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_NE(joined(*r).find("newest message: \"für jörg\""), std::string::npos) << joined(*r);
+    }
+}
+
 TEST_F(ImapTest, EachConnectionFailureHasItsOwnLine) {
     std::vector<std::string> messages;
     // wrong port: nothing listens
