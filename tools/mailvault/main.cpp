@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "index/mime/parser.hpp"
+#include "ingest/net/account.hpp"
 #include "tools/mailvault/cli.hpp"
 
 namespace mv::cli {
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : k_usage;
     }
     ctx.tty = isatty(STDERR_FILENO) && !ctx.quiet;
+    mv::ingest::net::set_log_sink([&ctx](const std::string& line) { log_line(ctx, line); });
 
     // Archive: --archive, $MAILVAULT_ARCHIVE, config archive.path, ./archive.
     std::filesystem::path archive;
