@@ -48,6 +48,16 @@ std::pair<std::uint32_t, std::uint64_t> parse_end(const std::string& s) {
     return {seg, size};
 }
 
+// A compaction killed between its two renames leaves "shard-K.compact" (complete) and no
+// "shard-K", or a stale "shard-K.old": finish what it started.
+void finish_compaction_swap(const fs::path& shard) {
+    std::error_code ec;
+    fs::path compacted = shard.string() + ".compact", old = shard.string() + ".old";
+    if (!fs::exists(shard, ec) && fs::exists(compacted, ec)) fs::rename(compacted, shard, ec);
+    fs::remove_all(old, ec);
+    fs::remove_all(compacted, ec);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mode, const ArchiveOptions& options) {
@@ -85,6 +95,7 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
             for (unsigned i = 0; i < format->shards; ++i) {
                 auto sh = std::make_unique<Shard>();
                 auto path = shard_path(dir, i);
+                if (mode == OpenMode::write) finish_compaction_swap(path);
                 if (mode == OpenMode::write) {
                     fs::create_directories(path.parent_path());
                     sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
@@ -321,6 +332,48 @@ Result<void> Archive::add_location(std::uint64_t docno, const Location& where, c
 void Archive::set_metadata(const std::string& key, const std::string& value) {
     std::lock_guard lock(pending_mu_);
     pending_meta_.emplace_back(key, value);
+}
+
+Result<void> Archive::compact() {
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (auto& sh : shards_) locks.emplace_back(sh->mu);
+    std::vector<std::string> errors(shards_.size());
+    std::vector<std::thread> workers;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        workers.emplace_back([&, i] {
+            const fs::path path = shard_path(dir_, static_cast<unsigned>(i));
+            const std::string compacted = path.string() + ".compact", old = path.string() + ".old";
+            std::error_code ec;
+            fs::remove_all(compacted, ec);
+            try {
+                Xapian::Database(path.string()).compact(compacted, Xapian::DBCOMPACT_NO_RENUMBER);
+            } catch (const Xapian::Error& e) {
+                errors[i] = e.get_msg();
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    for (const auto& e : errors)
+        if (!e.empty()) return fail(Error::Kind::io, "compacting the index: " + e);
+    return xapian_guard(
+        [&]() -> Result<void> {
+            for (std::size_t i = 0; i < shards_.size(); ++i) {
+                const fs::path path = shard_path(dir_, static_cast<unsigned>(i));
+                shards_[i]->wdb.reset();  // its open transaction holds no changes after commit()
+                std::error_code ec;
+                fs::rename(path, path.string() + ".old", ec);
+                if (!ec) fs::rename(path.string() + ".compact", path, ec);
+                if (ec) return fail(Error::Kind::io, "installing the compacted index: " + ec.message());
+                crash_point("compact-swapped");
+                fs::remove_all(path.string() + ".old", ec);
+                shards_[i]->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
+                shards_[i]->wdb->begin_transaction();
+            }
+            std::lock_guard plock(pending_mu_);
+            committed_ = std::make_unique<Xapian::Database>(database());
+            return ok();
+        },
+        "compacting the index");
 }
 
 Result<void> Archive::commit() {

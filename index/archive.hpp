@@ -94,6 +94,9 @@ class Archive {
     // Serial stage: makes originals durable, then commits every shard with pending metadata.
     Result<void> commit();
     std::uint64_t uncommitted() const { return uncommitted_; }
+    // Rewrites every shard compactly (docnos kept), in parallel; call after commit().
+    // A bulk import leaves B-tree blocks half full: this roughly halves the index.
+    Result<void> compact();
 
   private:
     struct Shard {

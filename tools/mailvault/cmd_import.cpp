@@ -38,6 +38,7 @@ void register_import(CLI::App& app, Context& ctx) {
             for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
             std::string result = summary->failed ? "partial" : "ok";
             record_last_sync(*archive, "import", result, *summary);
+            maybe_compact(ctx, *archive, summary->added);
             if (!ctx.quiet) std::cerr << summary_line("import", *summary) << "\n";
             if (summary->failed && summary->added + summary->duplicates == 0) return k_nothing;
             return summary->failed ? k_partial : k_ok;

@@ -29,6 +29,7 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     auto archive = ctx.open_archive(index::OpenMode::write, code);
     if (!archive) return code;
     int ok_sources = 0, failed_sources = 0, partial_sources = 0;
+    std::uint64_t added_total = 0;
     for (const SourceConfig* sc : chosen) {
         auto source = ingest::make_source(*sc, *archive);
         if (!source) {
@@ -54,11 +55,13 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
         const bool unreachable = (*source)->report().unreachable;
         std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
         record_last_sync(*archive, sc->name, result, *summary);
+        added_total += summary->added;
         if (!ctx.quiet) std::cerr << summary_line(sc->name, *summary) << "\n";
         if (result == "failed") ++failed_sources;
         else if (result == "partial") ++partial_sources;
         else ++ok_sources;
     }
+    maybe_compact(ctx, *archive, added_total);
     if (failed_sources == static_cast<int>(chosen.size())) return k_nothing;
     return failed_sources + partial_sources > 0 ? k_partial : k_ok;
 }

@@ -75,4 +75,10 @@ void record_last_sync(index::Archive& archive, const std::string& source, const 
     (void)archive.commit();
 }
 
+void maybe_compact(const Context& ctx, index::Archive& archive, std::uint64_t added) {
+    if (added < 1000 || added * 2 < archive.document_count()) return;
+    log_line(ctx, "compacting the index");
+    if (auto r = archive.compact(); !r) std::cerr << "mailvault: " << r.error().message << " (the index is intact)\n";
+}
+
 }  // namespace mv::cli

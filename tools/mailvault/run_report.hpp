@@ -17,4 +17,7 @@ std::string summary_line(const std::string& label, const ingest::ImportSummary& 
 void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
                       const ingest::ImportSummary& s);
 
+// After a run that at least doubled a sizeable index, rewrites it compactly.
+void maybe_compact(const Context& ctx, index::Archive& archive, std::uint64_t added);
+
 }  // namespace mv::cli

@@ -184,7 +184,7 @@ TEST_F(CoreE2E, SecondWriterIsRefusedWithExit3) {
 // Killed at exact points (before/after originals are durable, between the shard commits and
 // the checkpoint commit) and at arbitrary moments: the next run loses and duplicates nothing.
 TEST_F(CoreE2E, KillNineAtSeveralPointsThenResume) {
-    const std::vector<std::string> crash_points{"store:1", "store:700", "commit-store-synced:1",
+    const std::vector<std::string> crash_points{"compact-swapped:1", "store:1", "store:700", "commit-store-synced:1",
                                                 "commit-shards-done:1", "store:2100", "commit-shards-done:2"};
     for (const auto& point : crash_points) {
         auto r = import({(tmp_.path() / "varied").string()}, {"MV_CRASH_AT=" + point});
