@@ -56,66 +56,18 @@ std::uint64_t decoded_size(GMimePart* part) {
     return static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
 }
 
-// The walk of index/mime/parser.cpp, so attachment numbers match the indexed list.
+// Attachments in the order indexing lists them (the same walk), so numbers match.
 std::vector<std::pair<AttachmentPart, GMimePart*>> walk_attachments(GMimeMessage* msg, bool sizes) {
     std::vector<std::pair<AttachmentPart, GMimePart*>> out;
     if (!msg) return out;
-    struct Frame {
-        GMimeObject* obj;
-        int depth;
-    };
-    const int max_depth = index::ParseLimits{}.max_depth;
-    std::vector<Frame> stack{{g_mime_message_get_mime_part(msg), 0}};
-    while (!stack.empty()) {
-        Frame f = stack.back();
-        stack.pop_back();
-        if (!f.obj || f.depth > max_depth) continue;
-        if (GMIME_IS_MESSAGE_PART(f.obj)) {
-            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
-            if (inner) stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
-            continue;
-        }
-        if (GMIME_IS_MULTIPART(f.obj)) {
-            GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
-            int n = g_mime_multipart_get_count(mp);
-            if (mime_type_of(f.obj) == "multipart/alternative") {
-                GMimeObject* chosen = nullptr;
-                for (int i = 0; i < n; ++i) {
-                    GMimeObject* c = g_mime_multipart_get_part(mp, i);
-                    if (mime_type_of(c) == "text/plain") {
-                        chosen = c;
-                        break;
-                    }
-                }
-                if (chosen) {
-                    stack.push_back({chosen, f.depth + 1});
-                    for (int i = n - 1; i >= 0; --i) {
-                        GMimeObject* c = g_mime_multipart_get_part(mp, i);
-                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
-                    }
-                    continue;
-                }
-            }
-            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
-            continue;
-        }
-        if (!GMIME_IS_PART(f.obj)) continue;
-        GMimePart* part = GMIME_PART(f.obj);
-        std::string type = mime_type_of(f.obj);
-        const char* disp = g_mime_object_get_disposition(f.obj);
-        std::string filename = safe(g_mime_part_get_filename(part));
-        bool attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !filename.empty() ||
-                          !(type.starts_with("text/plain") || type.starts_with("text/html"));
-        if (type == "application/pgp-signature" || type == "application/pkcs7-signature" ||
-            type == "application/x-pkcs7-signature")
-            attachment = !filename.empty() && filename != "signature.asc" && filename != "smime.p7s";
-        if (!attachment) continue;
+    index::walk_leaves(g_mime_message_get_mime_part(msg), index::ParseLimits{}, [&](const index::MimeLeaf& leaf) {
+        if (!leaf.attachment) return;
         AttachmentPart a;
-        a.filename = filename;
-        a.content_type = type;
-        if (sizes) a.size = decoded_size(part);
-        out.push_back({std::move(a), part});
-    }
+        a.filename = leaf.filename;
+        a.content_type = leaf.type;
+        if (sizes) a.size = decoded_size(leaf.part);
+        out.push_back({std::move(a), leaf.part});
+    });
     return out;
 }
 

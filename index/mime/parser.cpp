@@ -132,91 +132,42 @@ std::string mime_type_of(GMimeObject* obj) {
     return lower(safe(s.get()));
 }
 
+std::uint64_t decoded_size(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return 0;
+    gobj_ptr<GMimeStream> null(g_mime_stream_null_new());
+    g_mime_data_wrapper_write_to_stream(content, null.get());
+    return static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
+}
+
+// Indexes one message's leaves: body text, attachments, text of text-like attachments.
 void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
-    struct Frame {
-        GMimeObject* obj;
-        int depth;
-    };
-    std::vector<Frame> stack{{root, 0}};
-    while (!stack.empty()) {
-        Frame f = stack.back();
-        stack.pop_back();
-        if (!f.obj) continue;
-        if (f.depth > limits.max_depth) {
-            out.defects.push_back("MIME nesting deeper than " + std::to_string(limits.max_depth));
-            continue;
-        }
-        if (GMIME_IS_MESSAGE_PART(f.obj)) {
-            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
-            if (inner) {
-                // Headers of attached messages are searchable text too.
-                if (const char* s = g_mime_message_get_subject(inner))
-                    append_capped(out.body_text, safe(s), limits.max_body_text);
-                stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
-            }
-            continue;
-        }
-        if (GMIME_IS_MULTIPART(f.obj)) {
-            GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
-            int n = g_mime_multipart_get_count(mp);
-            std::string type = mime_type_of(f.obj);
-            if (type == "multipart/alternative") {
-                // One rendering of the text: plain if there is one, else the richest.
-                GMimeObject* chosen = nullptr;
-                for (int i = 0; i < n; ++i) {
-                    GMimeObject* c = g_mime_multipart_get_part(mp, i);
-                    if (mime_type_of(c) == "text/plain") {
-                        chosen = c;
-                        break;
-                    }
+    walk_leaves(
+        root, limits,
+        [&](const MimeLeaf& leaf) {
+            if (leaf.attachment) {
+                Attachment a;
+                a.filename = leaf.filename;
+                a.content_type = leaf.type;
+                if (is_text_like(leaf.type)) {
+                    std::string t = part_text(leaf.part, &a.size, limits.max_attachment_text);
+                    if (leaf.type == "text/html") t = html_to_text(t);
+                    append_capped(out.attachment_text, t, limits.max_attachment_text);
+                } else {
+                    a.size = decoded_size(leaf.part);
                 }
-                if (chosen) {
-                    stack.push_back({chosen, f.depth + 1});
-                    for (int i = n - 1; i >= 0; --i) {  // non-text alternatives may hold attachments
-                        GMimeObject* c = g_mime_multipart_get_part(mp, i);
-                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
-                    }
-                    continue;
-                }
+                out.attachments.push_back(std::move(a));
+                return;
             }
-            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
-            continue;
-        }
-        if (!GMIME_IS_PART(f.obj)) continue;
-        GMimePart* part = GMIME_PART(f.obj);
-        std::string type = mime_type_of(f.obj);
-        const char* disp = g_mime_object_get_disposition(f.obj);
-        std::string filename = safe(g_mime_part_get_filename(part));
-        bool attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !filename.empty() ||
-                          !(type.starts_with("text/plain") || type.starts_with("text/html"));
-        if (type == "application/pgp-signature" || type == "application/pkcs7-signature" ||
-            type == "application/x-pkcs7-signature") {
-            attachment = !filename.empty() && filename != "signature.asc" && filename != "smime.p7s";
-            if (!attachment) continue;
-        }
-        if (attachment) {
-            Attachment a;
-            a.filename = filename;
-            a.content_type = type;
-            if (is_text_like(type)) {
-                std::string t = part_text(part, &a.size, limits.max_attachment_text);
-                if (type == "text/html") t = html_to_text(t);
-                append_capped(out.attachment_text, t, limits.max_attachment_text);
-            } else {
-                GMimeDataWrapper* content = g_mime_part_get_content(part);
-                if (content) {
-                    gobj_ptr<GMimeStream> null(g_mime_stream_null_new());
-                    g_mime_data_wrapper_write_to_stream(content, null.get());
-                    a.size = static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
-                }
-            }
-            out.attachments.push_back(std::move(a));
-            continue;
-        }
-        std::string t = part_text(part, nullptr, limits.max_body_text);
-        if (type == "text/html") t = html_to_text(t);
-        append_capped(out.body_text, t, limits.max_body_text);
-    }
+            std::string t = part_text(leaf.part, nullptr, limits.max_body_text);
+            if (leaf.type == "text/html") t = html_to_text(t);
+            append_capped(out.body_text, t, limits.max_body_text);
+        },
+        [&](GMimeMessage* inner) {
+            // Headers of attached messages are searchable text too.
+            if (const char* s = g_mime_message_get_subject(inner)) append_capped(out.body_text, safe(s), limits.max_body_text);
+        },
+        &out.defects);
 }
 
 std::int64_t newest_received(GMimeObject* msg) {
@@ -269,6 +220,65 @@ void gumbo_text(const GumboNode* node, std::string& out) {
 }
 
 }  // namespace
+
+void walk_leaves(GMimeObject* root, const ParseLimits& limits, const std::function<void(const MimeLeaf&)>& on_leaf,
+                 const std::function<void(GMimeMessage*)>& on_message, std::vector<std::string>* defects) {
+    struct Frame {
+        GMimeObject* obj;
+        int depth;
+    };
+    std::vector<Frame> stack{{root, 0}};
+    while (!stack.empty()) {
+        Frame f = stack.back();
+        stack.pop_back();
+        if (!f.obj) continue;
+        if (f.depth > limits.max_depth) {
+            if (defects) defects->push_back("MIME nesting deeper than " + std::to_string(limits.max_depth));
+            continue;
+        }
+        if (GMIME_IS_MESSAGE_PART(f.obj)) {
+            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
+            if (inner) {
+                if (on_message) on_message(inner);
+                stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
+            }
+            continue;
+        }
+        if (GMIME_IS_MULTIPART(f.obj)) {
+            GMimeMultipart* mp = GMIME_MULTIPART(f.obj);
+            int n = g_mime_multipart_get_count(mp);
+            if (mime_type_of(f.obj) == "multipart/alternative") {
+                // One rendering of the text: plain if there is one, else the richest.
+                GMimeObject* chosen = nullptr;
+                for (int i = 0; i < n && !chosen; ++i) {
+                    GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                    if (mime_type_of(c) == "text/plain") chosen = c;
+                }
+                if (chosen) {
+                    stack.push_back({chosen, f.depth + 1});
+                    for (int i = n - 1; i >= 0; --i) {  // non-text alternatives may hold attachments
+                        GMimeObject* c = g_mime_multipart_get_part(mp, i);
+                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
+                    }
+                    continue;
+                }
+            }
+            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
+            continue;
+        }
+        if (!GMIME_IS_PART(f.obj)) continue;
+        MimeLeaf leaf{GMIME_PART(f.obj), mime_type_of(f.obj), safe(g_mime_part_get_filename(GMIME_PART(f.obj))), false};
+        const char* disp = g_mime_object_get_disposition(f.obj);
+        leaf.attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !leaf.filename.empty() ||
+                          !(leaf.type.starts_with("text/plain") || leaf.type.starts_with("text/html"));
+        if (leaf.type == "application/pgp-signature" || leaf.type == "application/pkcs7-signature" ||
+            leaf.type == "application/x-pkcs7-signature") {
+            leaf.attachment = !leaf.filename.empty() && leaf.filename != "signature.asc" && leaf.filename != "smime.p7s";
+            if (!leaf.attachment) continue;
+        }
+        on_leaf(leaf);
+    }
+}
 
 void init_mime() {
     static std::once_flag once;

@@ -1,5 +1,9 @@
 #pragma once
 // MIME parsing with GMime: raw RFC 822 bytes to indexable fields.
+#include <gmime/gmime.h>
+
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "index/mime/message.hpp"
@@ -12,6 +16,21 @@ void init_mime();
 
 // Never fails on bad MIME (best effort, `broken` set); fails only on empty input.
 Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date);
+
+// One leaf of a message's MIME tree, classified the way indexing classifies it.
+struct MimeLeaf {
+    GMimePart* part;
+    std::string type;      // lowercased "type/subtype"
+    std::string filename;  // decoded, may be empty
+    bool attachment;       // else body text (text/plain or text/html)
+};
+
+// Walks the MIME tree in order: one text rendering of each multipart/alternative, attached
+// messages (`on_message` sees each), a depth limit (a defect noted), signatures skipped.
+// Indexing and `show --attachment N` both use it, so attachment numbers agree.
+void walk_leaves(GMimeObject* root, const ParseLimits& limits, const std::function<void(const MimeLeaf&)>& on_leaf,
+                 const std::function<void(GMimeMessage*)>& on_message = {},
+                 std::vector<std::string>* defects = nullptr);
 
 // HTML to plain text with gumbo (script/style dropped, block elements become line breaks).
 std::string html_to_text(std::string_view html);
