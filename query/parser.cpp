@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <vector>
 
@@ -394,6 +395,48 @@ Result<Prepared> prepare(std::string_view q) {
     return out;
 }
 
+// The index holds a stem term Z<p><s> only where the stem differs from the word (see
+// index/document/builder.hpp); a word that is its own stem is there as the exact term <p><s>.
+// So every stem term of the query searches both, as one term (OP_SYNONYM keeps the ranking
+// of a single term). QueryParser puts stems only under the boolean operators; phrases and
+// NEAR hold exact terms, which stay as they are.
+bool has_stem_term(const Xapian::Query& q) {
+    for (auto t = q.get_unique_terms_begin(); t != q.get_terms_end(); ++t)
+        if (!(*t).empty() && (*t)[0] == 'Z') return true;
+    return false;
+}
+
+Xapian::Query with_exact_stems(const Xapian::Query& q) {
+    using Q = Xapian::Query;
+    if (!has_stem_term(q)) return q;
+    const auto type = q.get_type();
+    if (type == Q::LEAF_TERM) {
+        const std::string term = *q.get_terms_begin();
+        return Q(Q::OP_SYNONYM, Q(term), Q(term.substr(1)));
+    }
+    std::vector<Q> subs;
+    for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) subs.push_back(with_exact_stems(q.get_subquery(i)));
+    switch (type) {
+        case Q::OP_AND:
+        case Q::OP_OR:
+        case Q::OP_AND_NOT:
+        case Q::OP_XOR:
+        case Q::OP_AND_MAYBE:
+        case Q::OP_FILTER:
+        case Q::OP_SYNONYM:
+        case Q::OP_MAX:
+            return Q(type, subs.begin(), subs.end());
+        case Q::OP_SCALE_WEIGHT: {
+            // Xapian 1.4 has no accessor for the factor; its description is "Query(F * ...)".
+            const std::string d = q.get_description();
+            const double factor = std::strtod(d.c_str() + d.find('(') + 1, nullptr);
+            return Q(Q::OP_SCALE_WEIGHT, subs.front(), factor);
+        }
+        default:
+            return q;
+    }
+}
+
 }  // namespace
 
 Result<Range> parse_date_range(std::string_view value, std::int64_t now) {
@@ -503,7 +546,7 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
         const unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE |
                                Xapian::QueryParser::FLAG_WILDCARD | Xapian::QueryParser::FLAG_PURE_NOT |
                                Xapian::QueryParser::FLAG_CJK_NGRAM;
-        out.query = qp.parse_query(prepared->text, flags);
+        out.query = with_exact_stems(qp.parse_query(prepared->text, flags));
         return out;
     } catch (const Xapian::QueryParserError& e) {
         return fail(Error::Kind::usage, "bad query: " + e.get_msg());

@@ -3,6 +3,9 @@
 //
 // - Text is folded (text::fold) before the TermGenerator; TermGenerator runs with the
 //   archive's stemmer (STEM_SOME: Z-prefixed stems beside exact terms) and FLAG_CJK_NGRAM.
+//   A Z term is added only where the stem differs from the word ("kernels" -> ZBkernel;
+//   "kernel" alone adds no ZBkernel), so a stemmed query term Z<p><s> must also match the
+//   exact term <p><s>: query::parse() searches both as one (OP_SYNONYM).
 // - Prefixed text fields (schema::k_fields, kind text) carry positions: F from, T to, C cc,
 //   XBCC bcc, S subject, B body (incl. text of text-like attachments), XA attachment names.
 // - Nothing is indexed without prefix (one copy of each term keeps the serial index write
