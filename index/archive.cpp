@@ -135,11 +135,19 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
         if (!r) return fail(r.error());
         if (auto rs = a->recover_store(); !rs) return fail(rs.error());
         a->committed_ = std::make_unique<Xapian::Database>(a->database());
+        for (auto& sh : a->shards_) sh->writer = std::thread([arch = a.get(), s = sh.get()] { arch->writer_loop(*s); });
     }
     return a;
 }
 
 Archive::~Archive() {
+    // Work not committed is dropped: the open transactions are cancelled when the shards close.
+    stopping_ = true;
+    for (auto& sh : shards_) {
+        if (!sh->writer.joinable()) continue;
+        push(*sh, Task{Task::Kind::stop});
+        sh->writer.join();
+    }
     meta_.reset();
     shards_.clear();  // Xapian closes (and releases its own lock) before ours goes
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -201,7 +209,10 @@ Result<std::string> Archive::read_original(std::uint64_t docno) const {
 
 std::string Archive::metadata(const std::string& key) const {
     try {
-        if (mode_ == OpenMode::write) return meta_->get_metadata(key);
+        if (mode_ == OpenMode::write) {
+            std::lock_guard lock(const_cast<std::mutex&>(meta_mu_));
+            return meta_->get_metadata(key);
+        }
         return Xapian::Database(meta_path(dir_).string()).get_metadata(key);
     } catch (const Xapian::Error&) {
         return {};
@@ -211,6 +222,8 @@ std::string Archive::metadata(const std::string& key) const {
 std::vector<std::pair<std::string, std::string>> Archive::metadata_with_prefix(const std::string& prefix) const {
     std::vector<std::pair<std::string, std::string>> out;
     try {
+        std::unique_lock lock(const_cast<std::mutex&>(meta_mu_), std::defer_lock);
+        if (mode_ == OpenMode::write) lock.lock();
         Xapian::Database db = mode_ == OpenMode::write ? Xapian::Database(*meta_)
                                                        : Xapian::Database(meta_path(dir_).string());
         for (auto it = db.metadata_keys_begin(prefix); it != db.metadata_keys_end(prefix); ++it)
@@ -289,44 +302,240 @@ void Archive::note_indexed(const StoredRef& record) {
     if (e > indexed_end_) indexed_end_ = e;
 }
 
+void Archive::push(Shard& sh, Task&& task) {
+    constexpr std::size_t k_queue_limit = 256;  // documents waiting per shard: bounds memory
+    std::unique_lock lock(sh.mu);
+    sh.cv.wait(lock, [&] { return sh.queue.size() < k_queue_limit || task.kind != Task::Kind::add; });
+    sh.queue.push_back(std::move(task));
+    lock.unlock();
+    sh.cv.notify_all();
+}
+
+void Archive::set_write_error(Error e) {
+    std::lock_guard lock(state_mu_);
+    if (!write_error_) write_error_ = std::move(e);
+}
+
+std::optional<Error> Archive::write_error() const {
+    std::lock_guard lock(state_mu_);
+    return write_error_;
+}
+
+std::uint64_t Archive::completed_commits() const {
+    std::lock_guard lock(state_mu_);
+    return completed_seq_;
+}
+
 Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record) {
-    Shard& sh = shard_of(docno);
-    auto r = xapian_guard(
-        [&]() -> Result<void> {
-            std::lock_guard lock(sh.mu);
-            if (auto it = sh.early_locations.find(docno); it != sh.early_locations.end()) {
-                for (const auto& where : it->second) merge_location(doc, where);
-                sh.early_locations.erase(it);
-            }
-            sh.wdb->replace_document(local_id(docno), doc);
-            return ok();
-        },
-        "indexing message " + std::to_string(docno));
-    if (!r) return r;
+    if (auto e = write_error()) return fail(*e);
+    std::lock_guard lock(enqueue_mu_);
     note_indexed(record);
-    std::lock_guard lock(pending_mu_);
-    added_since_commit_.push_back(docno);
-    ++uncommitted_;
+    {
+        std::lock_guard plock(pending_mu_);
+        added_since_commit_.push_back(docno);
+    }
+    Task t{Task::Kind::add, docno, std::move(doc)};
+    push(shard_of(docno), std::move(t));
     return ok();
 }
 
 Result<void> Archive::add_location(std::uint64_t docno, const Location& where, const StoredRef& record) {
-    Shard& sh = shard_of(docno);
+    if (auto e = write_error()) return fail(*e);
+    std::lock_guard lock(enqueue_mu_);
     note_indexed(record);
-    return xapian_guard(
+    Task t{Task::Kind::location, docno, {}, where};
+    push(shard_of(docno), std::move(t));
+    return ok();
+}
+
+void Archive::writer_loop(Shard& sh) {
+    for (;;) {
+        Task task;
+        {
+            std::unique_lock lock(sh.mu);
+            sh.cv.wait(lock, [&] { return !sh.queue.empty(); });
+            task = std::move(sh.queue.front());
+            sh.queue.pop_front();
+        }
+        sh.cv.notify_all();
+        switch (task.kind) {
+            case Task::Kind::stop:
+                return;
+            case Task::Kind::commit:
+                commit_shard(sh, *task.ticket);
+                break;
+            default:
+                if (stopping_ || write_error()) break;  // after an error nothing more is written
+                apply(sh, task);
+        }
+    }
+}
+
+void Archive::apply(Shard& sh, Task& task) {
+    const std::uint64_t docno = task.docno;
+    const bool add = task.kind == Task::Kind::add;
+    auto r = xapian_guard(
         [&]() -> Result<void> {
-            std::lock_guard lock(sh.mu);
+            if (add) {
+                if (auto it = sh.early_locations.find(docno); it != sh.early_locations.end()) {
+                    for (const auto& where : it->second) merge_location(task.doc, where);
+                    sh.early_locations.erase(it);
+                }
+                sh.wdb->replace_document(local_id(docno), task.doc);
+                return ok();
+            }
             Xapian::Document doc;
             try {
                 doc = sh.wdb->get_document(local_id(docno));
             } catch (const Xapian::DocNotFoundError&) {
-                sh.early_locations[docno].push_back(where);  // its add_document is still in flight
+                sh.early_locations[docno].push_back(task.where);  // its add_document is still to come
                 return ok();
             }
-            if (merge_location(doc, where)) sh.wdb->replace_document(local_id(docno), doc);
+            if (merge_location(doc, task.where)) sh.wdb->replace_document(local_id(docno), doc);
             return ok();
         },
-        "recording a location of message " + std::to_string(docno));
+        add ? "indexing message " + std::to_string(docno) : "recording a location of message " + std::to_string(docno));
+    if (!r) set_write_error(r.error());
+}
+
+Result<std::uint64_t> Archive::commit_async() {
+    if (auto e = write_error()) return fail(*e);
+    auto t = std::make_shared<Ticket>();
+    {
+        // Nothing is queued between the store end recorded here and the commit's place in
+        // the queues, so the commit covers exactly the documents that end refers to.
+        std::lock_guard qlock(enqueue_mu_);
+        {
+            std::lock_guard slock(store_mu_);
+            // Records stored for messages still on their way to the index are not referenced
+            // yet: a crash must let the next open cut them off, so record only what is queued.
+            auto end = untracked_adds_ ? store_->end() : std::max(indexed_end_, committed_end_);
+            committed_end_ = end;
+            untracked_adds_ = false;
+            t->end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
+        }
+        {
+            std::lock_guard plock(pending_mu_);
+            t->meta = std::move(pending_meta_);
+            pending_meta_.clear();
+            t->added = std::move(added_since_commit_);
+            added_since_commit_.clear();
+            t->next_docno = next_docno_;
+        }
+        {
+            std::lock_guard st(state_mu_);
+            t->seq = next_seq_++;
+            t->remaining = shards_.size();
+        }
+        for (auto& sh : shards_) push(*sh, Task{Task::Kind::commit, 0, {}, {}, t});
+    }
+    // Originals first: nothing the index points to may be lost. The shards wait for this.
+    Result<void> synced = ok();
+    {
+        std::lock_guard slock(store_mu_);
+        synced = store_->sync();
+    }
+    if (synced) crash_point("commit-store-synced");
+    {
+        std::lock_guard st(state_mu_);
+        if (!synced) {
+            t->failed = true;
+            if (!write_error_) write_error_ = synced.error();
+        }
+        t->synced = true;
+    }
+    state_cv_.notify_all();
+    if (!synced) return fail(synced.error());
+    return t->seq;
+}
+
+// On a shard's writer thread, in queue order: everything queued before `t` is in this shard.
+void Archive::commit_shard(Shard& sh, Ticket& t) {
+    bool go;
+    {
+        std::unique_lock st(state_mu_);
+        state_cv_.wait(st, [&] { return t.synced; });
+        go = !t.failed && !write_error_ && !stopping_;
+    }
+    if (go) {
+        auto r = xapian_guard(
+            [&]() -> Result<void> {
+                sh.wdb->set_metadata(k_meta_store_end, t.end_text);
+                sh.wdb->commit_transaction();
+                sh.wdb->begin_transaction();
+                return ok();
+            },
+            "committing the index");
+        if (!r) {
+            set_write_error(r.error());
+            go = false;
+        }
+    }
+    bool last;
+    {
+        std::lock_guard st(state_mu_);
+        if (!go) t.failed = true;
+        last = --t.remaining == 0;
+    }
+    if (last) finish_ticket(t);
+}
+
+// On the writer thread of the shard that committed last: the metadata database records
+// what the shards now hold, then the dedupe reader sees the new documents.
+void Archive::finish_ticket(Ticket& t) {
+    bool failed;
+    {
+        std::lock_guard st(state_mu_);
+        failed = t.failed;
+    }
+    if (!failed) {
+        crash_point("commit-shards-done");
+        auto r = xapian_guard(
+            [&]() -> Result<void> {
+                std::lock_guard mlock(meta_mu_);
+                meta_->set_metadata(k_meta_store_end, t.end_text);
+                meta_->set_metadata(k_meta_next_docno, std::to_string(t.next_docno));
+                for (const auto& [k, v] : t.meta) meta_->set_metadata(k, v);
+                meta_->commit_transaction();
+                meta_->begin_transaction();
+                return ok();
+            },
+            "committing the index");
+        if (r) {
+            r = xapian_guard(
+                [&]() -> Result<void> {
+                    std::lock_guard plock(pending_mu_);
+                    committed_->reopen();
+                    for (std::uint64_t d : t.added) {
+                        if (auto it = pending_keys_.find(d); it != pending_keys_.end()) {
+                            pending_.erase(it->second);
+                            pending_keys_.erase(it);
+                        }
+                    }
+                    return ok();
+                },
+                "reopening the index");
+        }
+        if (!r) {
+            set_write_error(r.error());
+            failed = true;
+        }
+    }
+    {
+        std::lock_guard st(state_mu_);
+        t.failed = failed;
+        completed_seq_ = t.seq;
+    }
+    state_cv_.notify_all();
+}
+
+Result<void> Archive::commit() {
+    auto seq = commit_async();
+    if (!seq) return fail(seq.error());
+    std::unique_lock st(state_mu_);
+    state_cv_.wait(st, [&] { return completed_seq_ >= *seq; });
+    if (write_error_) return fail(*write_error_);
+    return ok();
 }
 
 void Archive::set_metadata(const std::string& key, const std::string& value) {
@@ -335,8 +544,7 @@ void Archive::set_metadata(const std::string& key, const std::string& value) {
 }
 
 Result<void> Archive::compact() {
-    std::vector<std::unique_lock<std::mutex>> locks;
-    for (auto& sh : shards_) locks.emplace_back(sh->mu);
+    // Called after commit(): the writer threads wait on empty queues and leave wdb alone.
     std::vector<std::string> errors(shards_.size());
     std::vector<std::thread> workers;
     for (std::size_t i = 0; i < shards_.size(); ++i) {
@@ -376,66 +584,5 @@ Result<void> Archive::compact() {
         "compacting the index");
 }
 
-Result<void> Archive::commit() {
-    std::vector<std::unique_lock<std::mutex>> locks;
-    for (auto& sh : shards_) locks.emplace_back(sh->mu);
-    // Originals first: nothing the index points to may be lost.
-    std::unique_lock slock(store_mu_);
-    if (auto r = store_->sync(); !r) return r;
-    crash_point("commit-store-synced");
-    // Records stored for messages still on their way to the index are not referenced yet:
-    // a crash now must let the next open cut them off, so record only what is indexed.
-    auto end = untracked_adds_ ? store_->end() : std::max(indexed_end_, committed_end_);
-    committed_end_ = end;
-    untracked_adds_ = false;
-    slock.unlock();
-    std::string end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
-    std::lock_guard plock(pending_mu_);
-    auto r = xapian_guard(
-        [&]() -> Result<void> {
-            // Shards flush in parallel (the flush is most of the indexing cost), then the
-            // metadata database records what they now hold.
-            std::vector<std::thread> workers;
-            std::vector<std::string> errors(shards_.size());
-            for (std::size_t i = 0; i < shards_.size(); ++i) {
-                workers.emplace_back([&, i] {
-                    try {
-                        shards_[i]->wdb->set_metadata(k_meta_store_end, end_text);
-                        shards_[i]->wdb->commit_transaction();
-                        shards_[i]->wdb->begin_transaction();
-                    } catch (const Xapian::Error& e) {
-                        errors[i] = e.get_msg();
-                    }
-                });
-            }
-            for (auto& w : workers) w.join();
-            for (const auto& e : errors)
-                if (!e.empty()) return fail(Error::Kind::io, "committing the index: " + e);
-            crash_point("commit-shards-done");
-            meta_->set_metadata(k_meta_store_end, end_text);
-            meta_->set_metadata(k_meta_next_docno, std::to_string(next_docno_));
-            for (const auto& [k, v] : pending_meta_) meta_->set_metadata(k, v);
-            meta_->commit_transaction();
-            meta_->begin_transaction();
-            return ok();
-        },
-        "committing the index");
-    if (!r) return r;
-    pending_meta_.clear();
-    for (std::uint64_t d : added_since_commit_) {
-        if (auto it = pending_keys_.find(d); it != pending_keys_.end()) {
-            pending_.erase(it->second);
-            pending_keys_.erase(it);
-        }
-    }
-    added_since_commit_.clear();
-    uncommitted_ = 0;
-    return xapian_guard(
-        [&]() -> Result<void> {
-            committed_->reopen();
-            return ok();
-        },
-        "reopening the index");
-}
 
 }  // namespace mv::index

@@ -7,13 +7,17 @@
 // Xapian::Database's docid *is* the docno.
 #include <xapian.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -83,6 +87,8 @@ class Archive {
                                      std::string_view compressed, std::string_view meta_json);
     // Serial stage: notes another place a stored original was seen (replayed by reindex).
     Result<StoredRef> store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json);
+    // Indexing runs on one writer thread per shard, so the pipeline never waits for a shard
+    // that is busy committing; the calls below only queue work (bounded) for those threads.
     // Any thread: indexes a new document (moved, never copied). `record` is its stored
     // original: commits record how far the store is referenced, and a crashed run's
     // unreferenced tail is cut off on the next open.
@@ -91,18 +97,46 @@ class Archive {
     Result<void> add_location(std::uint64_t docno, const Location& where, const StoredRef& record = {});
     // Any thread: a key/value to commit with the next commit (checkpoints, last-sync records).
     void set_metadata(const std::string& key, const std::string& value);
-    // Serial stage: makes originals durable, then commits every shard with pending metadata.
+    // Starts a commit of everything queued so far and returns without waiting for it: the
+    // originals are made durable first, then each shard commits on its writer thread, then
+    // the metadata (checkpoints) set so far — so a checkpoint never covers a document that
+    // is not durable. Returns the commit's sequence number (1, 2, ...).
+    Result<std::uint64_t> commit_async();
+    // The highest sequence number whose commit has completed, successfully or not.
+    std::uint64_t completed_commits() const;
+    // The first error a writer thread met (nothing is written after it), if any.
+    std::optional<Error> write_error() const;
+    // commit_async() and wait for it: everything added before is durable, or an error.
     Result<void> commit();
-    std::uint64_t uncommitted() const { return uncommitted_; }
     // Rewrites every shard compactly (docnos kept), in parallel; call after commit().
     // A bulk import leaves B-tree blocks half full: this roughly halves the index.
     Result<void> compact();
 
   private:
+    // One commit in flight: what it records once every shard has committed.
+    struct Ticket {
+        std::uint64_t seq = 0;
+        std::string end_text;                                    // store end the index refers to
+        std::uint64_t next_docno = 1;
+        std::vector<std::pair<std::string, std::string>> meta;   // set_metadata() before it
+        std::vector<std::uint64_t> added;                        // docnos it makes durable
+        std::size_t remaining = 0;  // shards still to commit      (state_mu_)
+        bool synced = false;        // originals durable           (state_mu_)
+        bool failed = false;        //                              (state_mu_)
+    };
+    struct Task {
+        enum class Kind { add, location, commit, stop } kind = Kind::add;
+        std::uint64_t docno = 0;
+        Xapian::Document doc;
+        Location where;
+        std::shared_ptr<Ticket> ticket;
+    };
     struct Shard {
-        std::unique_ptr<Xapian::WritableDatabase> wdb;
-        std::unique_ptr<Xapian::Database> rdb;
-        std::mutex mu;
+        std::unique_ptr<Xapian::WritableDatabase> wdb;  // its writer thread's only, between commits
+        std::mutex mu;                                  // queue
+        std::condition_variable cv;
+        std::deque<Task> queue;
+        std::thread writer;
         std::unordered_map<std::uint64_t, std::vector<Location>> early_locations;  // dup seen before add
     };
     Archive() = default;
@@ -110,6 +144,12 @@ class Archive {
     Xapian::docid local_id(std::uint64_t docno) const { return static_cast<Xapian::docid>((docno - 1) / shards_.size() + 1); }
     Result<void> recover_store();
     void note_indexed(const StoredRef& record);
+    void push(Shard& sh, Task&& task);
+    void writer_loop(Shard& sh);
+    void apply(Shard& sh, Task& task);
+    void commit_shard(Shard& sh, Ticket& ticket);
+    void finish_ticket(Ticket& ticket);
+    void set_write_error(Error e);
 
     std::filesystem::path dir_;
     OpenMode mode_ = OpenMode::read;
@@ -124,9 +164,15 @@ class Archive {
     std::pair<std::uint32_t, std::uint64_t> indexed_end_{0, 0};  // store end referenced by the index
     std::pair<std::uint32_t, std::uint64_t> committed_end_{1, 0};  // as recorded by the last commit
     bool untracked_adds_ = false;
-    std::uint64_t uncommitted_ = 0;
 
-    std::mutex store_mu_;  // appends vs. commit's sync
+    std::mutex enqueue_mu_;  // adds vs. the place of a commit in the shards' queues
+    std::mutex store_mu_;    // appends vs. commit's sync
+    std::mutex meta_mu_;     // meta_
+    mutable std::mutex state_mu_;
+    std::condition_variable state_cv_;
+    std::uint64_t next_seq_ = 1, completed_seq_ = 0;  // (state_mu_)
+    std::optional<Error> write_error_;               // (state_mu_)
+    std::atomic<bool> stopping_{false};
     std::mutex pending_mu_;
     std::unordered_map<Digest, std::uint64_t, DigestHash> pending_;   // this run, until committed
     std::unordered_map<std::uint64_t, Digest> pending_keys_;          // docno -> key of pending_

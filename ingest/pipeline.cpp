@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -27,7 +28,6 @@ struct Item {
     bool broken = false;
     Xapian::Document doc;
     std::string compressed;
-    index::StoredRef record;  // where the original (or location note) was stored
     std::optional<Error> error;
 };
 
@@ -99,17 +99,25 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     std::condition_variable flight_cv;
     std::size_t bytes_in_flight = 0;
 
-    auto do_commit = [&]() -> bool {
-        auto r = archive.commit();
-        if (!r) {
-            fatal = r.error();
+    // Commits run on the archive's writer threads while the pipeline goes on; a source learns
+    // that its messages are durable (e.g. may be deleted on the server) once theirs completes.
+    std::deque<std::pair<std::uint64_t, std::vector<std::uint64_t>>> acks_waiting;  // commit seq, acks
+    auto release_acks = [&] {
+        const std::uint64_t done = archive.completed_commits();
+        while (!acks_waiting.empty() && acks_waiting.front().first <= done) {
+            if (!archive.write_error()) source.on_durable(acks_waiting.front().second);
+            acks_waiting.pop_front();
+        }
+    };
+    auto start_commit = [&]() -> bool {
+        auto seq = archive.commit_async();
+        if (!seq) {
+            fatal = seq.error();
             abort = true;
             return false;
         }
-        if (!acks.empty()) {
-            source.on_durable(acks);
-            acks.clear();
-        }
+        if (!acks.empty()) acks_waiting.emplace_back(*seq, std::move(acks));
+        acks.clear();
         since_commit = 0;
         bytes_since_commit = 0;
         return true;
@@ -167,6 +175,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                                parse(*item);
                                                return item;
                                            }) &
+            // Stored and queued for its shard's writer thread in one step, in order.
             tbb::make_filter<Item*, Item*>(
                 tbb::filter_mode::serial_in_order,
                 [&](Item* item) {
@@ -175,28 +184,21 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     if (item->duplicate) {
                         auto ref = archive.store_location(item->docno, item->sha, meta);
                         if (!ref) item->error = ref.error();
-                        else item->record = *ref;
+                        else if (auto r = archive.add_location(item->docno, item->raw.where, *ref); !r)
+                            item->error = r.error();
                     } else {
                         auto ref = archive.store_original(item->docno, item->sha, item->raw.bytes.size(),
                                                           item->compressed, meta);
+                        std::string().swap(item->compressed);
                         if (!ref) item->error = ref.error();
                         else {
-                            item->record = *ref;
                             item->doc.add_value(schema::k_slot_location, ref->encode());
+                            if (auto r = archive.add_document(item->docno, std::move(item->doc), *ref); !r)
+                                item->error = r.error();
                         }
-                        std::string().swap(item->compressed);
                     }
                     return item;
                 }) &
-            tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
-                                           [&](Item* item) {
-                                               if (item->error) return item;
-                                               Result<void> r = item->duplicate
-                                                                    ? archive.add_location(item->docno, item->raw.where, item->record)
-                                                                    : archive.add_document(item->docno, std::move(item->doc), item->record);
-                                               if (!r) item->error = r.error();
-                                               return item;
-                                           }) &
             tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
                 std::unique_ptr<Item> owned(item);
                 if (threads > 1) {
@@ -226,8 +228,15 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     ++since_commit;
                     bytes_since_commit += item->raw.bytes.size();
                 }
+                if (!abort) {
+                    if (auto e = archive.write_error()) {  // a writer thread failed: disk full, I/O
+                        abort = true;
+                        if (!fatal) fatal = *e;
+                    }
+                }
                 if (!abort && (since_commit >= options.commit_every || bytes_since_commit >= options.commit_bytes))
-                    do_commit();
+                    start_commit();
+                release_acks();
                 if (progress) {
                     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                     progress(summary, expected, false);
@@ -238,6 +247,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     if (!fatal || fatal->kind != Error::Kind::io || since_commit > 0) {
         auto r = archive.commit();
         if (r) {
+            release_acks();
             if (!acks.empty()) source.on_durable(acks);
         } else if (!fatal) {
             fatal = r.error();
