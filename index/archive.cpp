@@ -1,6 +1,7 @@
 #include "index/archive.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -135,7 +136,12 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
         if (!r) return fail(r.error());
         if (auto rs = a->recover_store(); !rs) return fail(rs.error());
         a->committed_ = std::make_unique<Xapian::Database>(a->database());
-        for (auto& sh : a->shards_) sh->writer = std::thread([arch = a.get(), s = sh.get()] { arch->writer_loop(*s); });
+        for (std::size_t i = 0; i < a->shards_.size(); ++i) {
+            a->shards_[i]->writer = std::thread([arch = a.get(), s = a->shards_[i].get(), i] {
+                pthread_setname_np(pthread_self(), ("mv-shard-" + std::to_string(i)).c_str());
+                arch->writer_loop(*s);
+            });
+        }
     }
     return a;
 }

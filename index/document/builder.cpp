@@ -29,7 +29,8 @@ void add_boolean(Xapian::Document& doc, std::string_view prefix, std::string_vie
 // The stemmer of the index side: a stem equal to its word is left out ("" tells the
 // TermGenerator to add no Z term), since the exact term already holds that word. Most words
 // are their own stem, so this takes about a third of the terms out of every document, and
-// the serial index write is paid per term. The query side puts it back: see stem_rewrite().
+// the serial index write is paid per term. The query side puts it back
+// (with_exact_stems in query/parser.cpp).
 class DistinctStem final : public Xapian::StemImplementation {
   public:
     explicit DistinctStem(const std::string& language) : stem_(language) {}
