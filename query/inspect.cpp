@@ -25,15 +25,6 @@ struct GFree {
 
 std::string safe(const char* s) { return s ? text::valid_utf8(s) : std::string{}; }
 
-std::string mime_type_of(GMimeObject* obj) {
-    GMimeContentType* ct = g_mime_object_get_content_type(obj);
-    if (!ct) return "text/plain";
-    std::unique_ptr<char, GFree> s(g_mime_content_type_get_mime_type(ct));
-    std::string t = safe(s.get());
-    for (auto& c : t) c = static_cast<char>(g_ascii_tolower(c));
-    return t;
-}
-
 struct Parsed {
     gobj<GMimeStream> stream;
     gobj<GMimeParser> parser;

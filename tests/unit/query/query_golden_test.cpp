@@ -306,5 +306,58 @@ TEST(StemmerChoice, GermanStemsGermanAndNoneKeepsExactWords) {
     EXPECT_EQ(q(**none, "run", "none"), Set{});
 }
 
+// The index keeps a stem term only where the stem differs from its word; every form of a
+// word must still find every other form, with and without a field, and exact phrases and
+// wildcards work on the exact terms.
+TEST(StemTerms, AWordThatIsItsOwnStemIsFoundFromEveryForm) {
+    test::TempDir dir;
+    index::init_mime();
+    {
+        auto a = index::Archive::open(dir.path(), index::OpenMode::write);
+        ASSERT_TRUE(a) << a.error().message;
+        index::DocumentBuilder builder("english");
+        const char* bodies[] = {"we run the tests nightly",          // 1: "run" is its own stem
+                                "the runner was running late",       // 2: running -> run
+                                "connection refused by the server",  // 3: connection -> connect
+                                "please connect again"};             // 4: "connect" is its own stem
+        for (int i = 0; i < 4; ++i) {
+            std::string raw = "Message-ID: <s" + std::to_string(i) + "@x>\nSubject: connect " +
+                              std::to_string(i) + "\n\n" + bodies[i] + "\n";
+            Digest key = index::dedupe_key(raw);
+            auto parsed = index::parse_message(raw, index::ParseLimits{}, 0);
+            ASSERT_TRUE(parsed);
+            std::uint64_t d = (*a)->allocate_docno(key);
+            ASSERT_TRUE((*a)->add_document(d, builder.build(*parsed, {"t", "m", "f", ""}, sha256(raw), key, raw.size())));
+        }
+        ASSERT_TRUE((*a)->commit());
+        // Only stems that differ from their word are indexed.
+        Xapian::Database db = (*a)->database();
+        EXPECT_EQ(db.get_termfreq("Brun"), 1u);
+        EXPECT_EQ(db.get_termfreq("ZBrun"), 1u);  // from "running" only
+        EXPECT_EQ(db.get_termfreq("ZBconnect"), 1u);
+        EXPECT_EQ(db.get_termfreq("ZSconnect"), 0u);  // the subject word is its own stem
+    }
+    auto a = index::Archive::open(dir.path(), index::OpenMode::read);
+    ASSERT_TRUE(a);
+    auto q = [&](const char* text) {
+        ParseOptions p;
+        p.stemmer = "english";
+        auto r = all_matches(**a, text, p);
+        EXPECT_TRUE(r) << text;
+        return r ? Set(r->begin(), r->end()) : Set{};
+    };
+    EXPECT_EQ(q("run"), (Set{1, 2}));
+    EXPECT_EQ(q("running"), (Set{1, 2}));
+    EXPECT_EQ(q("runs"), (Set{1, 2}));
+    EXPECT_EQ(q("body:running"), (Set{1, 2}));
+    EXPECT_EQ(q("connect"), (Set{1, 2, 3, 4}));  // every subject says "connect"
+    EXPECT_EQ(q("body:connecting"), (Set{3, 4}));
+    EXPECT_EQ(q("body:connect AND NOT running"), (Set{3, 4}));
+    EXPECT_EQ(q("\"run the\""), (Set{1}));      // phrases match exact words only
+    EXPECT_EQ(q("\"running late\""), (Set{2}));
+    EXPECT_EQ(q("runn*"), (Set{2}));               // wildcards expand exact terms
+    EXPECT_EQ(q("subject:connected"), (Set{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace mv::query
