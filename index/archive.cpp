@@ -311,7 +311,7 @@ void Archive::note_indexed(const StoredRef& record) {
 void Archive::push(Shard& sh, Task&& task) {
     constexpr std::size_t k_queue_limit = 256;  // documents waiting per shard: bounds memory
     std::unique_lock lock(sh.mu);
-    sh.cv.wait(lock, [&] { return sh.queue.size() < k_queue_limit || task.kind != Task::Kind::add; });
+    sh.cv.wait(lock, [&] { return sh.queue.size() < k_queue_limit; });
     sh.queue.push_back(std::move(task));
     lock.unlock();
     sh.cv.notify_all();
@@ -327,9 +327,9 @@ std::optional<Error> Archive::write_error() const {
     return write_error_;
 }
 
-std::uint64_t Archive::completed_commits() const {
+std::uint64_t Archive::durable_commits() const {
     std::lock_guard lock(state_mu_);
-    return completed_seq_;
+    return durable_seq_;
 }
 
 Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record) {
@@ -364,15 +364,12 @@ void Archive::writer_loop(Shard& sh) {
             sh.queue.pop_front();
         }
         sh.cv.notify_all();
-        switch (task.kind) {
-            case Task::Kind::stop:
-                return;
-            case Task::Kind::commit:
-                commit_shard(sh, *task.ticket);
-                break;
-            default:
-                if (stopping_ || write_error()) break;  // after an error nothing more is written
-                apply(sh, task);
+        if (task.kind == Task::Kind::stop) return;
+        try {
+            if (task.kind == Task::Kind::commit) commit_shard(sh, *task.ticket);
+            else if (!stopping_ && !write_error()) apply(sh, task);  // after an error nothing more is written
+        } catch (const std::exception& e) {  // e.g. out of memory: the run stops, the archive stays whole
+            set_write_error(Error{Error::Kind::io, std::string("indexing: ") + e.what()});
         }
     }
 }
@@ -531,6 +528,7 @@ void Archive::finish_ticket(Ticket& t) {
         std::lock_guard st(state_mu_);
         t.failed = failed;
         completed_seq_ = t.seq;
+        if (!failed && durable_seq_ + 1 == t.seq) durable_seq_ = t.seq;
     }
     state_cv_.notify_all();
 }

@@ -102,8 +102,8 @@ class Archive {
     // the metadata (checkpoints) set so far — so a checkpoint never covers a document that
     // is not durable. Returns the commit's sequence number (1, 2, ...).
     Result<std::uint64_t> commit_async();
-    // The highest sequence number whose commit has completed, successfully or not.
-    std::uint64_t completed_commits() const;
+    // The highest sequence number up to which every commit has succeeded.
+    std::uint64_t durable_commits() const;
     // The first error a writer thread met (nothing is written after it), if any.
     std::optional<Error> write_error() const;
     // commit_async() and wait for it: everything added before is durable, or an error.
@@ -170,7 +170,7 @@ class Archive {
     std::mutex meta_mu_;     // meta_
     mutable std::mutex state_mu_;
     std::condition_variable state_cv_;
-    std::uint64_t next_seq_ = 1, completed_seq_ = 0;  // (state_mu_)
+    std::uint64_t next_seq_ = 1, completed_seq_ = 0, durable_seq_ = 0;  // (state_mu_)
     std::optional<Error> write_error_;               // (state_mu_)
     std::atomic<bool> stopping_{false};
     std::mutex pending_mu_;

@@ -103,9 +103,9 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     // that its messages are durable (e.g. may be deleted on the server) once theirs completes.
     std::deque<std::pair<std::uint64_t, std::vector<std::uint64_t>>> acks_waiting;  // commit seq, acks
     auto release_acks = [&] {
-        const std::uint64_t done = archive.completed_commits();
-        while (!acks_waiting.empty() && acks_waiting.front().first <= done) {
-            if (!archive.write_error()) source.on_durable(acks_waiting.front().second);
+        const std::uint64_t durable = archive.durable_commits();
+        while (!acks_waiting.empty() && acks_waiting.front().first <= durable) {
+            source.on_durable(acks_waiting.front().second);
             acks_waiting.pop_front();
         }
     };
