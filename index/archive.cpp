@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 #include <sstream>
@@ -285,17 +286,67 @@ Result<StoredRef> Archive::store_location(std::uint64_t docno, const Digest& sha
     return store_->append(h, meta_json, {});
 }
 
+Result<StoredRef> Archive::store_removal(std::string_view meta_json) {
+    std::lock_guard lock(store_mu_);
+    RecordHeader h;
+    h.type = RecordType::removal;
+    crash_point("store");
+    return store_->append(h, meta_json, {});
+}
+
 namespace {
-// Adds `where` to a document's terms and data; false if it was already recorded.
+
+// XSTATEremoved while any location is marked removed.
+void update_removed_term(Xapian::Document& doc, const DocData& data) {
+    const std::string term(schema::k_removed_term);
+    bool any = std::any_of(data.locations.begin(), data.locations.end(), [](const Location& l) { return !l.removed.empty(); });
+    if (any) {
+        doc.add_boolean_term(term);
+        return;
+    }
+    auto it = doc.termlist_begin();
+    it.skip_to(term);
+    if (it != doc.termlist_end() && *it == term) doc.remove_term(term);
+}
+
+// Adds `where` to a document's terms and data; false if it was already recorded. A place
+// marked removed on the server that is seen again takes the new sighting (the mail is back).
 bool merge_location(Xapian::Document& doc, const Location& where) {
     DocData data = DocData::from_json(doc.get_data());
-    for (const auto& l : data.locations)
-        if (l.source == where.source && l.mailbox == where.mailbox && l.folder == where.folder) return false;
+    for (auto& l : data.locations) {
+        if (l.source != where.source || l.mailbox != where.mailbox || l.folder != where.folder) continue;
+        if (l.removed.empty() || !where.removed.empty()) return false;
+        l = where;
+        add_location_terms(doc, where);
+        update_removed_term(doc, data);
+        doc.set_data(data.to_json());
+        return true;
+    }
     data.locations.push_back(where);
     add_location_terms(doc, where);
     doc.set_data(data.to_json());
     return true;
 }
+
+enum class Mark { absent, known, marked };
+
+// Marks the locations `removal` names (source, mailbox, server id; its folder unless empty).
+Mark mark_removed(std::vector<Location>& locations, const Location& removal) {
+    Mark m = Mark::absent;
+    for (auto& l : locations) {
+        if (l.source != removal.source || l.mailbox != removal.mailbox || l.server_id != removal.server_id) continue;
+        if (!removal.folder.empty() && l.folder != removal.folder) continue;
+        if (!l.removed.empty()) {
+            if (m == Mark::absent) m = Mark::known;
+            continue;
+        }
+        l.removed = removal.removed;
+        l.removed_at = removal.removed_at;
+        m = Mark::marked;
+    }
+    return m;
+}
+
 }  // namespace
 
 void Archive::note_indexed(const StoredRef& record) {
@@ -354,6 +405,22 @@ Result<void> Archive::add_location(std::uint64_t docno, const Location& where, c
     return ok();
 }
 
+Result<void> Archive::record_removal(const Location& where, std::pair<std::string, std::string> fallback,
+                                     const StoredRef& record) {
+    if (auto e = write_error()) return fail(*e);
+    std::lock_guard lock(enqueue_mu_);
+    note_indexed(record);
+    if (where.server_id.empty()) {  // no lookup term: nothing to find it by
+        if (!fallback.first.empty()) set_metadata(fallback.first, fallback.second);
+        return ok();
+    }
+    auto ticket = std::make_shared<RemovalTicket>();
+    ticket->fallback = std::move(fallback);
+    ticket->remaining = shards_.size();
+    for (auto& sh : shards_) push(*sh, Task{Task::Kind::removal, 0, {}, where, nullptr, ticket});
+    return ok();
+}
+
 void Archive::writer_loop(Shard& sh) {
     for (;;) {
         Task task;
@@ -374,7 +441,45 @@ void Archive::writer_loop(Shard& sh) {
     }
 }
 
+// On each shard's writer thread: the shard's own documents (committed or not) with the
+// location's lookup term, and locations still waiting for their document.
+void Archive::apply_removal(Shard& sh, Task& task) {
+    bool found = false;
+    auto r = xapian_guard(
+        [&]() -> Result<void> {
+            const std::string term = location_id_term(task.where);
+            std::vector<Xapian::docid> ids;
+            for (auto it = sh.wdb->postlist_begin(term); it != sh.wdb->postlist_end(term); ++it) ids.push_back(*it);
+            for (Xapian::docid id : ids) {
+                Xapian::Document doc = sh.wdb->get_document(id);
+                DocData data = DocData::from_json(doc.get_data());
+                Mark m = mark_removed(data.locations, task.where);
+                if (m != Mark::absent) found = true;
+                if (m != Mark::marked) continue;
+                update_removed_term(doc, data);
+                doc.set_data(data.to_json());
+                sh.wdb->replace_document(id, doc);
+            }
+            for (auto& [docno, locations] : sh.early_locations)
+                if (mark_removed(locations, task.where) != Mark::absent) found = true;
+            return ok();
+        },
+        "recording a removal of " + task.where.mailbox + " message " + task.where.server_id);
+    if (!r) {
+        set_write_error(r.error());
+        return;
+    }
+    RemovalTicket& t = *task.removal;
+    std::lock_guard st(state_mu_);
+    if (found) t.found = true;
+    if (--t.remaining == 0 && !t.found && !t.fallback.first.empty()) unmatched_removals_.push_back(std::move(t.fallback));
+}
+
 void Archive::apply(Shard& sh, Task& task) {
+    if (task.kind == Task::Kind::removal) {
+        apply_removal(sh, task);
+        return;
+    }
     const std::uint64_t docno = task.docno;
     const bool add = task.kind == Task::Kind::add;
     auto r = xapian_guard(
@@ -493,11 +598,18 @@ void Archive::finish_ticket(Ticket& t) {
     }
     if (!failed) {
         crash_point("commit-shards-done");
+        // Removals queued before this commit have been looked up by every shard by now.
+        std::vector<std::pair<std::string, std::string>> unmatched;
+        {
+            std::lock_guard st(state_mu_);
+            unmatched.swap(unmatched_removals_);
+        }
         auto r = xapian_guard(
             [&]() -> Result<void> {
                 std::lock_guard mlock(meta_mu_);
                 meta_->set_metadata(k_meta_store_end, t.end_text);
                 meta_->set_metadata(k_meta_next_docno, std::to_string(t.next_docno));
+                for (const auto& [k, v] : unmatched) meta_->set_metadata(k, v);
                 for (const auto& [k, v] : t.meta) meta_->set_metadata(k, v);
                 meta_->commit_transaction();
                 meta_->begin_transaction();

@@ -33,6 +33,9 @@ struct Location {
     std::string mailbox;
     std::string folder;
     std::string server_id;  // IMAP UID, POP3 UIDL, Graph id, file name
+    // Set when the server reported the message gone from here (Graph @removed); it stays archived.
+    std::string removed;          // the server's reason ("deleted", "changed"); empty: not reported
+    std::int64_t removed_at = 0;  // when that was seen, UTC seconds
     bool operator==(const Location&) const = default;
 };
 
@@ -87,6 +90,8 @@ class Archive {
                                      std::string_view compressed, std::string_view meta_json);
     // Serial stage: notes another place a stored original was seen (replayed by reindex).
     Result<StoredRef> store_location(std::uint64_t docno, const Digest& sha, std::string_view meta_json);
+    // Serial stage: notes a removal on the server (see record_removal), replayed by reindex.
+    Result<StoredRef> store_removal(std::string_view meta_json);
     // Indexing runs on one writer thread per shard, so the pipeline never waits for a shard
     // that is busy committing; the calls below only queue work (bounded) for those threads.
     // Any thread: indexes a new document (moved, never copied). `record` is its stored
@@ -95,6 +100,13 @@ class Archive {
     Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record = {});
     // Any thread: records another place where an archived message was seen. No-op if known.
     Result<void> add_location(std::uint64_t docno, const Location& where, const StoredRef& record = {});
+    // Any thread: the server no longer has the message at `where` (source, mailbox, server_id,
+    // and folder unless empty; `removed` and `removed_at` set). Marks that location of its
+    // document removed; the message stays archived. Queued on every shard's writer thread, so it
+    // sees every document and location queued before it. If no document has that location,
+    // `fallback` (a metadata key and value, unless the key is empty) is committed instead.
+    Result<void> record_removal(const Location& where, std::pair<std::string, std::string> fallback = {},
+                                const StoredRef& record = {});
     // Any thread: a key/value to commit with the next commit (checkpoints, last-sync records).
     void set_metadata(const std::string& key, const std::string& value);
     // Starts a commit of everything queued so far and returns without waiting for it: the
@@ -124,12 +136,19 @@ class Archive {
         bool synced = false;        // originals durable           (state_mu_)
         bool failed = false;        //                              (state_mu_)
     };
+    // One record_removal(), looked up by every shard: the last one to look decides on the fallback.
+    struct RemovalTicket {
+        std::pair<std::string, std::string> fallback;
+        std::size_t remaining = 0;  // shards still to look     (state_mu_)
+        bool found = false;         //                          (state_mu_)
+    };
     struct Task {
-        enum class Kind { add, location, commit, stop } kind = Kind::add;
+        enum class Kind { add, location, removal, commit, stop } kind = Kind::add;
         std::uint64_t docno = 0;
         Xapian::Document doc;
         Location where;
         std::shared_ptr<Ticket> ticket;
+        std::shared_ptr<RemovalTicket> removal;
     };
     struct Shard {
         std::unique_ptr<Xapian::WritableDatabase> wdb;  // its writer thread's only, between commits
@@ -147,6 +166,7 @@ class Archive {
     void push(Shard& sh, Task&& task);
     void writer_loop(Shard& sh);
     void apply(Shard& sh, Task& task);
+    void apply_removal(Shard& sh, Task& task);
     void commit_shard(Shard& sh, Ticket& ticket);
     void finish_ticket(Ticket& ticket);
     void set_write_error(Error e);
@@ -172,6 +192,7 @@ class Archive {
     std::condition_variable state_cv_;
     std::uint64_t next_seq_ = 1, completed_seq_ = 0, durable_seq_ = 0;  // (state_mu_)
     std::optional<Error> write_error_;               // (state_mu_)
+    std::vector<std::pair<std::string, std::string>> unmatched_removals_;  // fallbacks for the next commit (state_mu_)
     std::atomic<bool> stopping_{false};
     std::mutex pending_mu_;
     std::unordered_map<Digest, std::uint64_t, DigestHash> pending_;   // this run, until committed

@@ -16,7 +16,8 @@ namespace {
 Location location_from_meta(std::string_view meta) {
     auto j = nlohmann::json::parse(meta, nullptr, false);
     if (!j.is_object()) return {};
-    return {j.value("source", ""), j.value("mailbox", ""), j.value("folder", ""), j.value("id", "")};
+    return {j.value("source", ""), j.value("mailbox", ""), j.value("folder", ""), j.value("id", ""),
+            j.value("removed", ""), j.value("removed_at", std::int64_t{0})};
 }
 
 std::int64_t date_from_meta(std::string_view meta) {
@@ -48,6 +49,10 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
             if (h.type == RecordType::location) {
                 if (auto r = out.add_location(h.docno, location_from_meta(meta)); !r) failure = r.error();
                 else ++summary.locations;
+                return !failure;
+            }
+            if (h.type == RecordType::removal) {  // the metadata copied below has it if no document does
+                if (auto r = out.record_removal(location_from_meta(meta)); !r) failure = r.error();
                 return !failure;
             }
             auto raw = (*old)->read_original(ref);

@@ -34,6 +34,9 @@ inline constexpr std::array k_fields{
 inline constexpr std::string_view k_dedupe_prefix = "Q";   // Q<hex of dedupe key>
 inline constexpr std::string_view k_sha_prefix = "XSHA";   // XSHA<hex sha256 of original>
 inline constexpr std::string_view k_broken_term = "XSTATEbroken";
+// XID<16 hex of sha256(source \0 mailbox \0 server id)>: finds a location's document.
+inline constexpr std::string_view k_location_id_prefix = "XID";
+inline constexpr std::string_view k_removed_term = "XSTATEremoved";  // a location was removed on the server
 
 // Value slots.
 enum Slot : unsigned {

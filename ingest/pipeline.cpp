@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -38,9 +39,33 @@ std::string location_json(const RawMessage& m) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The pack store record of a removal, for reindex.
+std::string removal_json(const index::Location& l) {
+    nlohmann::json j{{"source", l.source}, {"mailbox", l.mailbox}, {"folder", l.folder},
+                     {"id", l.server_id}, {"removed", l.removed}, {"removed_at", l.removed_at}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string iso_time(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Where a removal is kept when no archived document has that location (never archived).
+std::pair<std::string, std::string> removal_metadata(const index::Location& l) {
+    nlohmann::json j{{"mailbox", l.mailbox}, {"folder", l.folder}, {"reason", l.removed}, {"seen", iso_time(l.removed_at)}};
+    return {checkpoint_key(l.source, "removed:" + l.mailbox + ":" + l.server_id),
+            j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
 // Stage: content hash and dedupe key (parallel).
 struct HashStage {
     void operator()(Item& item) const {
+        if (item.raw.checkpoint_only) return;
         item.sha = sha256(item.raw.bytes);
         item.key = index::dedupe_key(item.raw.bytes);
     }
@@ -51,7 +76,7 @@ class ParseStage {
   public:
     ParseStage(std::string stemmer, index::ParseLimits limits) : stemmer_(std::move(stemmer)), limits_(limits) {}
     void operator()(Item& item) const {
-        if (item.error || item.duplicate) return;
+        if (item.error || item.duplicate || item.raw.checkpoint_only) return;
         thread_local std::unique_ptr<index::DocumentBuilder> builder;
         thread_local std::string builder_stemmer;
         if (!builder || builder_stemmer != stemmer_) {
@@ -126,6 +151,24 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     auto note_error = [&](const std::string& line) {
         if (summary.errors.size() < 200) summary.errors.push_back(line);
     };
+    // What an item asks to commit once it and everything before it is durable: removals (also
+    // after a failed message: they are records, not resume points), checkpoints, its ack.
+    auto commit_entries = [&](const RawMessage& m) {
+        for (const auto& where : m.removals) {
+            if (abort) return;
+            auto ref = archive.store_removal(removal_json(where));
+            auto r = ref ? archive.record_removal(where, removal_metadata(where), *ref) : Result<void>(fail(ref.error()));
+            if (!r) {
+                note_error(where.source + " " + where.mailbox + "/" + where.folder + " removal of message " + where.server_id +
+                           ": " + r.error().message);
+                abort = true;  // the store or index cannot be written
+                if (!fatal) fatal = r.error();
+            }
+        }
+        if (checkpoints_blocked) return;
+        for (const auto& [k, v] : m.checkpoint) archive.set_metadata(k, v);
+        if (m.ack) acks.push_back(m.ack);
+    };
 
     tbb::parallel_pipeline(
         options.max_in_flight,
@@ -162,6 +205,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_in_order,
                                            [&](Item* item) {
+                                               if (item->raw.checkpoint_only) return item;
                                                if (auto d = archive.find_duplicate(item->key)) {
                                                    item->docno = *d;
                                                    item->duplicate = true;
@@ -179,7 +223,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
             tbb::make_filter<Item*, Item*>(
                 tbb::filter_mode::serial_in_order,
                 [&](Item* item) {
-                    if (item->error) return item;
+                    if (item->error || item->raw.checkpoint_only) return item;
                     std::string meta = location_json(item->raw);
                     if (item->duplicate) {
                         auto ref = archive.store_location(item->docno, item->sha, meta);
@@ -206,9 +250,14 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     bytes_in_flight -= item->raw.bytes.size();
                     flight_cv.notify_all();
                 }
-                ++summary.seen;
-                summary.bytes += item->raw.bytes.size();
-                if (item->error) {
+                const bool message = !item->raw.checkpoint_only;
+                if (message) {
+                    ++summary.seen;
+                    summary.bytes += item->raw.bytes.size();
+                }
+                if (!message) {
+                    commit_entries(item->raw);  // checkpoint entries only: nothing to count
+                } else if (item->error) {
                     ++summary.failed;
                     note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
                                " message " + item->raw.where.server_id + ": " + item->error->message);
@@ -221,10 +270,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     if (item->duplicate) ++summary.duplicates;
                     else ++summary.added;
                     if (item->broken) ++summary.broken;
-                    if (!checkpoints_blocked) {
-                        for (const auto& [k, v] : item->raw.checkpoint) archive.set_metadata(k, v);
-                        if (item->raw.ack) acks.push_back(item->raw.ack);
-                    }
+                    commit_entries(item->raw);
                     ++since_commit;
                     bytes_since_commit += item->raw.bytes.size();
                 }
@@ -237,7 +283,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                 if (!abort && (since_commit >= options.commit_every || bytes_since_commit >= options.commit_bytes))
                     start_commit();
                 release_acks();
-                if (progress) {
+                if (progress && message) {
                     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                     progress(summary, expected, false);
                 }

@@ -21,6 +21,12 @@ struct RawMessage {
     std::int64_t fallback_date = 0;  // INTERNALDATE, file mtime: used when no Date header parses
     // Checkpoint entries to commit once this message (and all before it) is durable.
     std::vector<std::pair<std::string, std::string>> checkpoint;
+    // Places the server reports messages gone from (`removed`, `removed_at` set): recorded on
+    // their archived documents, in order with the messages before (see Archive::record_removal).
+    std::vector<index::Location> removals;
+    // No message, only `checkpoint` and `removals` (e.g. an empty delta page, the deltaLink
+    // after the last one): not stored or counted, its entries committed in order all the same.
+    bool checkpoint_only = false;
     std::uint64_t ack = 0;          // opaque id handed back through Source::on_durable
 };
 

@@ -152,6 +152,10 @@ std::string view_text(const MessageView& v) {
     line("Message-ID", d.message_id.empty() ? "" : "<" + d.message_id + ">");
     line("Mailboxes", join(mailboxes_of(d)));
     line("Folders", join(folders_of(d)));
+    for (const auto& l : d.locations)
+        if (!l.removed.empty())
+            line("Removed on the server", l.source + " " + l.mailbox + "/" + l.folder + " (" + l.removed + ", seen " +
+                                              iso_date(l.removed_at) + ")");
     line("Size", std::to_string(d.size));
     line("SHA-256", d.sha256);
     if (!v.attachments.empty()) {
@@ -198,6 +202,7 @@ std::string view_json(const MessageView& v) {
         atts.push_back(std::move(x));
     }
     j["attachments"] = std::move(atts);
+    if (auto removed = removed_json(d); !removed.empty()) j["removed"] = std::move(removed);
     j["body"] = v.body;
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

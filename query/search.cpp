@@ -199,6 +199,22 @@ std::vector<std::string> folders_of(const index::DocData& d) {
     return v;
 }
 
+nlohmann::ordered_json removed_json(const index::DocData& d) {
+    auto out = nlohmann::ordered_json::array();
+    for (const auto& l : d.locations) {
+        if (l.removed.empty()) continue;
+        nlohmann::ordered_json j;
+        j["source"] = l.source;
+        j["mailbox"] = l.mailbox;
+        j["folder"] = l.folder;
+        j["id"] = l.server_id;
+        j["reason"] = l.removed;
+        j["time"] = iso_date(l.removed_at);
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
 std::string hit_json(const Hit& h) {
     nlohmann::ordered_json j;
     j["docno"] = h.docno;
@@ -214,6 +230,7 @@ std::string hit_json(const Hit& h) {
     j["attachments"] = std::move(atts);
     j["title"] = h.title;
     j["link"] = h.link;
+    if (auto removed = removed_json(h.data); !removed.empty()) j["removed"] = std::move(removed);
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

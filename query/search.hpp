@@ -2,6 +2,8 @@
 // Search execution over an archive and the result formats of DESIGN.md (`search --json`).
 #include <xapian.h>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -51,7 +53,7 @@ void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit)
 
 // "2023-04-25T10:02:11Z"
 std::string iso_date(std::int64_t t);
-// One `search --json` line (no newline), keys in DESIGN.md order.
+// One `search --json` line (no newline), keys in DESIGN.md order; then "removed" if any.
 std::string hit_json(const Hit& hit);
 // One human line: date, from, title, link.
 std::string hit_line(const Hit& hit);
@@ -59,5 +61,8 @@ std::string hit_line(const Hit& hit);
 // Unique mailboxes / folders of the locations, in first-seen order.
 std::vector<std::string> mailboxes_of(const index::DocData& d);
 std::vector<std::string> folders_of(const index::DocData& d);
+// Locations the server reported removed (the message stays archived), [] if none:
+// [{"source","mailbox","folder","id","reason","time"}], time UTC like iso_date().
+nlohmann::ordered_json removed_json(const index::DocData& d);
 
 }  // namespace mv::query

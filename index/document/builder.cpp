@@ -61,8 +61,14 @@ std::string DocData::to_json() const {
     for (const auto& a : attachments) atts.push_back({{"name", a.filename}, {"type", a.content_type}, {"size", a.size}});
     j["attachments"] = std::move(atts);
     json locs = json::array();
-    for (const auto& l : locations)
-        locs.push_back({{"source", l.source}, {"mailbox", l.mailbox}, {"folder", l.folder}, {"id", l.server_id}});
+    for (const auto& l : locations) {
+        json loc = {{"source", l.source}, {"mailbox", l.mailbox}, {"folder", l.folder}, {"id", l.server_id}};
+        if (!l.removed.empty()) {
+            loc["removed"] = l.removed;
+            loc["removed_at"] = l.removed_at;
+        }
+        locs.push_back(std::move(loc));
+    }
     j["locations"] = std::move(locs);
     if (broken) j["broken"] = true;
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -85,12 +91,25 @@ DocData DocData::from_json(const std::string& s) {
             d.attachments.push_back({a.value("name", ""), a.value("type", ""), a.value("size", std::uint64_t{0})});
     if (j.contains("locations"))
         for (const auto& l : j["locations"])
-            d.locations.push_back({l.value("source", ""), l.value("mailbox", ""), l.value("folder", ""), l.value("id", "")});
+            d.locations.push_back({l.value("source", ""), l.value("mailbox", ""), l.value("folder", ""), l.value("id", ""),
+                                   l.value("removed", ""), l.value("removed_at", std::int64_t{0})});
     d.broken = j.value("broken", false);
     return d;
 }
 
+std::string location_id_term(const Location& where) {
+    if (where.server_id.empty()) return {};
+    std::string key = where.source;
+    key.push_back('\0');
+    key += where.mailbox;
+    key.push_back('\0');
+    key += where.server_id;
+    return std::string(schema::k_location_id_prefix) + to_hex(sha256(key)).substr(0, 16);
+}
+
 void add_location_terms(Xapian::Document& doc, const Location& where) {
+    if (auto id = location_id_term(where); !id.empty()) doc.add_boolean_term(id);
+    if (!where.removed.empty()) doc.add_boolean_term(std::string(schema::k_removed_term));
     add_boolean(doc, schema::prefix_of("source"), where.source);
     add_boolean(doc, schema::prefix_of("mailbox"), where.mailbox);
     // "Inbox/Projects/2024": the folder and each ancestor, so folder:Inbox/Projects finds it.

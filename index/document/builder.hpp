@@ -13,6 +13,8 @@
 // - Boolean terms (exact, folded, no positions): XMB<mailbox>, XFD<folder>, XSR<source>,
 //   XMID<message-id without <>, lowercased>, XHASattachment, Q<hex dedupe key>, XSHA<hex sha>.
 //   Folder labels are the full path ("Inbox/Projects"); each ancestor path is added too.
+//   Each location with a server id adds location_id_term() (XID<hash>), to find the document
+//   from (source, mailbox, server id); XSTATEremoved once a location was removed on the server.
 // - Values: schema::k_slot_date (sortable_serialise(UTC seconds)), k_slot_size
 //   (sortable_serialise(raw bytes)), k_slot_location (StoredRef::encode()), k_slot_sha256.
 // - Document data: JSON, see DocData.
@@ -37,7 +39,7 @@ struct DocData {
     std::uint64_t size = 0;
     std::string sha256;  // hex
     std::vector<Attachment> attachments;
-    std::vector<Location> locations;
+    std::vector<Location> locations;  // with removed/removed_at once the server reported one gone
     bool broken = false;
 
     std::string to_json() const;
@@ -55,7 +57,9 @@ class DocumentBuilder {
     Xapian::TermGenerator tg_;
 };
 
-// Terms added for a location (mailbox/folder/source), shared by build() and add_location().
+// Terms added for a location (mailbox/folder/source/XID), shared by build() and add_location().
 void add_location_terms(Xapian::Document& doc, const Location& where);
+// XID<16 hex of sha256(source \0 mailbox \0 server_id)>, or "" without a server id.
+std::string location_id_term(const Location& where);
 
 }  // namespace mv::index

@@ -27,7 +27,8 @@ struct StoredRef {
     static std::optional<StoredRef> decode(std::string_view s);
 };
 
-enum class RecordType : std::uint8_t { original = 1, location = 2 };
+// removal: a location the server reported gone (meta only, docno 0: found again by its XID term).
+enum class RecordType : std::uint8_t { original = 1, location = 2, removal = 3 };
 
 struct RecordHeader {
     RecordType type = RecordType::original;

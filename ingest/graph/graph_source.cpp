@@ -9,7 +9,6 @@
 #include <condition_variable>
 #include <ctime>
 #include <deque>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,6 +16,7 @@
 #include <unordered_set>
 
 #include "ingest/graph/graph_client.hpp"
+#include "ingest/net/account.hpp"
 #include "ingest/oauth/client_credentials.hpp"
 #include "ingest/oauth/http.hpp"
 
@@ -135,15 +135,6 @@ std::int64_t parse_iso_time(const std::string& t) {
     return static_cast<std::int64_t>(timegm(&tm));
 }
 
-std::string iso_now() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 struct FolderInfo {
     std::string id;
     std::string path;
@@ -227,7 +218,7 @@ struct Page {
     std::size_t remaining = 0;  // messages not yet yielded or given up
     bool complete = false;
     bool failed = false;       // a message could not be fetched: the checkpoint must not pass it
-    Checkpoints extra;         // @removed records
+    std::vector<index::Location> removals;  // @removed entries
 };
 
 struct FolderJob {
@@ -274,7 +265,7 @@ class GraphSource final : public Source {
         auto it = checkpoints_.find(key);
         return it == checkpoints_.end() ? "" : it->second;
     }
-    void push(std::optional<RawMessage> msg, Checkpoints cps);
+    void push(std::optional<RawMessage> msg, Checkpoints cps, std::vector<index::Location> removals);
     void add_error(const std::string& line, std::uint64_t failed_messages = 1) {
         std::lock_guard lk(report_mu_);
         report_.failed += failed_messages;
@@ -298,8 +289,9 @@ class GraphSource final : public Source {
     std::thread coordinator_;
 
     struct Item {
-        std::optional<RawMessage> msg;
+        std::optional<RawMessage> msg;  // none: a checkpoint-only item
         Checkpoints cps;
+        std::vector<index::Location> removals;
     };
     std::mutex q_mu_;
     std::condition_variable q_not_empty_, q_not_full_;
@@ -308,13 +300,9 @@ class GraphSource final : public Source {
     std::size_t waiting_producers_ = 0;
     static constexpr std::size_t k_queue_items = 4096;
     bool done_ = false;
-    // next() state (consumer thread only)
-    std::optional<RawMessage> held_;
-    Checkpoints pending_;
 
     std::mutex report_mu_;
     std::atomic<std::uint64_t> mailboxes_ok_{0}, mailboxes_failed_{0}, delivered_{0}, delivered_bytes_{0};
-    std::uint64_t dropped_checkpoints_ = 0;
 };
 
 // One mailbox: `concurrency` workers share a task list (list a delta page, fetch a $value), so
@@ -444,8 +432,8 @@ void MailboxRun::list_page(HttpClient& http, FolderJob& f) {
         std::lock_guard lk(f.mu);
         if (++f.restarts <= 3) {
             src_.restarts++;
-            std::cerr << "source '" << s_.name << "': mailbox " << upn_ << " folder " << f.path << ": delta state expired ("
-                      << graph::parse_graph_error(r->body).code << "), restarting the folder's sync\n";
+            net::log("source '" + s_.name + "': mailbox " + upn_ + " folder " + f.path + ": delta state expired (" +
+                     graph::parse_graph_error(r->body).code + "), restarting the folder's sync");
             f.next_link = f.initial;
             schedule(Task{Task::Kind::list, &f, nullptr, "", 0}, true);
             return;
@@ -467,26 +455,30 @@ void MailboxRun::list_page(HttpClient& http, FolderJob& f) {
     auto page = std::make_shared<Page>();
     std::string next = j.value("@odata.nextLink", "");
     page->link = next.empty() ? j.value("@odata.deltaLink", "") : next;
-    // The same id may appear more than once in a round: last wins.
+    // The same id may appear more than once in a round: last wins. A page's removals are
+    // recorded after its messages, so a page drops either the message or its removal.
     std::vector<std::pair<std::string, std::int64_t>> ids;
-    std::map<std::string, std::size_t> pos;
+    std::map<std::string, std::size_t> pos, removed_pos;
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     for (const auto& item : j.value("value", json::array())) {
         std::string id = item.value("id", "");
         if (id.empty()) continue;
+        if (auto it = pos.find(id); it != pos.end()) ids[it->second].first.clear();
+        if (auto it = removed_pos.find(id); it != removed_pos.end()) page->removals[it->second].server_id.clear();
+        pos.erase(id);
+        removed_pos.erase(id);
         if (item.contains("@removed")) {
             std::string reason = item["@removed"].is_object() ? item["@removed"].value("reason", "deleted") : "deleted";
-            json rec = {{"mailbox", upn_}, {"folder", f.path}, {"reason", reason}, {"seen", iso_now()}};
-            page->extra.emplace_back(checkpoint_key(s_.name, "removed:" + upn_ + ":" + id), rec.dump());
-            src_.removed++;
-            if (auto it = pos.find(id); it != pos.end()) ids[it->second].first.clear();
+            removed_pos[id] = page->removals.size();
+            page->removals.push_back(index::Location{s_.name, upn_, f.path, id, reason, now});
             continue;
         }
-        std::int64_t received = parse_iso_time(item.value("receivedDateTime", ""));
-        if (auto it = pos.find(id); it != pos.end()) ids[it->second].first.clear();
         pos[id] = ids.size();
-        ids.emplace_back(id, received);
+        ids.emplace_back(id, parse_iso_time(item.value("receivedDateTime", "")));
     }
     std::erase_if(ids, [](const auto& p) { return p.first.empty(); });
+    std::erase_if(page->removals, [](const index::Location& l) { return l.server_id.empty(); });
+    src_.removed += page->removals.size();
     page->remaining = ids.size();
     {
         std::lock_guard lk(f.mu);
@@ -539,13 +531,14 @@ void MailboxRun::complete(FolderJob& f, const std::shared_ptr<Page>& page, std::
     if (page->remaining > 0) --page->remaining;
     if (page->remaining == 0) page->complete = true;
     Checkpoints cps;
+    std::vector<index::Location> removals;
     std::string link;
     while (!f.pages.empty() && f.pages.front()->complete) {
         auto p = f.pages.front();
         f.pages.pop_front();
         if (p->failed) f.failed = true;  // later pages are archived but the folder's checkpoint stays put
         if (!f.failed && !p->link.empty()) link = p->link;
-        for (auto& e : p->extra) cps.push_back(std::move(e));
+        for (auto& l : p->removals) removals.push_back(std::move(l));
     }
     if (!link.empty()) cps.emplace_back(f.key, link);
     if (f.list_deferred && f.pages.size() < k_open_pages && !f.next_link.empty()) {
@@ -553,11 +546,11 @@ void MailboxRun::complete(FolderJob& f, const std::shared_ptr<Page>& page, std::
         schedule(Task{Task::Kind::list, &f, nullptr, "", 0}, true);
     }
     // Pushed under the folder lock: the queue order is the folder's page order.
-    if (msg || !cps.empty()) src_.push(std::move(msg), std::move(cps));
+    if (msg || !cps.empty() || !removals.empty()) src_.push(std::move(msg), std::move(cps), std::move(removals));
 }
 
 // ------------------------------------------------------------------------------------------------
-void GraphSource::push(std::optional<RawMessage> msg, Checkpoints cps) {
+void GraphSource::push(std::optional<RawMessage> msg, Checkpoints cps, std::vector<index::Location> removals) {
     std::unique_lock lk(q_mu_);
     std::size_t size = msg ? msg->bytes.size() : 0;
     auto fits = [&] { return stop_.load() || q_.empty() || (q_bytes_ + size <= s_.queue_bytes && q_.size() < k_queue_items); };
@@ -568,52 +561,30 @@ void GraphSource::push(std::optional<RawMessage> msg, Checkpoints cps) {
     }
     if (stop_) return;
     q_bytes_ += size;
-    q_.push_back(Item{std::move(msg), std::move(cps)});
+    q_.push_back(Item{std::move(msg), std::move(cps), std::move(removals)});
     q_not_empty_.notify_one();
 }
 
 std::optional<RawMessage> GraphSource::next() {
-    for (;;) {
-        std::unique_lock lk(q_mu_);
-        q_not_empty_.wait(lk, [&] { return !q_.empty() || done_ || stop_.load(); });
-        if (q_.empty()) {
-            // End of the stream: the held-back message carries whatever checkpoints came last.
-            if (held_) {
-                auto out = std::move(held_);
-                held_.reset();
-                for (auto& c : pending_) out->checkpoint.push_back(std::move(c));
-                pending_.clear();
-                return out;
-            }
-            dropped_checkpoints_ += pending_.size();
-            pending_.clear();
-            return std::nullopt;
-        }
-        Item item = std::move(q_.front());
-        q_.pop_front();
-        if (item.msg) q_bytes_ -= item.msg->bytes.size();
-        // Wake blocked producers only below a low-water mark: with 100+ fetch threads, waking
-        // them all on every message costs more than the messages.
-        if (waiting_producers_ > 0 && (q_.empty() || (q_.size() <= k_queue_items * 3 / 4 && q_bytes_ <= s_.queue_bytes * 3 / 4)))
-            q_not_full_.notify_all();
-        lk.unlock();
-        for (auto& c : item.cps) {
-            if (item.msg) item.msg->checkpoint.push_back(std::move(c));
-            else pending_.push_back(std::move(c));
-        }
-        if (!item.msg) continue;
-        // One message is held back so that checkpoints without a message of their own (empty
-        // delta pages, @removed, a failed last fetch) always have a later message to ride on.
-        if (!held_) {
-            held_ = std::move(item.msg);
-            continue;
-        }
-        auto out = std::move(held_);
-        held_ = std::move(item.msg);
-        for (auto& c : pending_) out->checkpoint.push_back(std::move(c));
-        pending_.clear();
-        return out;
-    }
+    std::unique_lock lk(q_mu_);
+    q_not_empty_.wait(lk, [&] { return !q_.empty() || done_ || stop_.load(); });
+    if (q_.empty()) return std::nullopt;
+    Item item = std::move(q_.front());
+    q_.pop_front();
+    if (item.msg) q_bytes_ -= item.msg->bytes.size();
+    // Wake blocked producers only below a low-water mark: with 100+ fetch threads, waking
+    // them all on every message costs more than the messages.
+    if (waiting_producers_ > 0 && (q_.empty() || (q_.size() <= k_queue_items * 3 / 4 && q_bytes_ <= s_.queue_bytes * 3 / 4)))
+        q_not_full_.notify_all();
+    lk.unlock();
+    // Checkpoints without a message of their own (empty delta pages, @removed, the deltaLink
+    // after a failed last fetch) travel as a checkpoint-only item, committed in order.
+    RawMessage out;
+    if (item.msg) out = std::move(*item.msg);
+    else out.checkpoint_only = true;
+    out.checkpoint = std::move(item.cps);
+    out.removals = std::move(item.removals);
+    return out;
 }
 
 void GraphSource::coordinate() {
@@ -651,16 +622,18 @@ void GraphSource::coordinate() {
     q_not_empty_.notify_all();
 }
 
+// The source's summary line; a log line, so --quiet silences it.
 void GraphSource::finish() {
     auto& c = client_.counters;
-    std::cerr << "source '" << s_.name << "': " << delivered_.load() << " messages fetched from " << mailboxes_ok_.load()
-              << " mailbox(es)" << (mailboxes_failed_ ? " (" + std::to_string(mailboxes_failed_.load()) + " failed)" : "") << ", "
-              << c.requests.load() << " Graph requests, " << c.throttled.load() << " throttled (429), " << c.retries.load()
-              << " retries, " << client_.tokens().fetches() << " token requests";
-    if (restarts) std::cerr << ", " << restarts.load() << " delta restarts";
-    if (removed) std::cerr << ", " << removed.load() << " removed on the server (recorded, kept in the archive)";
-    if (dropped_checkpoints_) std::cerr << ", " << dropped_checkpoints_ << " checkpoint entries without a message (not saved)";
-    std::cerr << "\n";
+    std::string line = "source '" + s_.name + "': " + std::to_string(delivered_.load()) + " messages fetched from " +
+                       std::to_string(mailboxes_ok_.load()) + " mailbox(es)" +
+                       (mailboxes_failed_ ? " (" + std::to_string(mailboxes_failed_.load()) + " failed)" : "") + ", " +
+                       std::to_string(c.requests.load()) + " Graph requests, " + std::to_string(c.throttled.load()) +
+                       " throttled (429), " + std::to_string(c.retries.load()) + " retries, " +
+                       std::to_string(client_.tokens().fetches()) + " token requests";
+    if (restarts) line += ", " + std::to_string(restarts.load()) + " delta restarts";
+    if (removed) line += ", " + std::to_string(removed.load()) + " removed on the server (recorded, kept in the archive)";
+    net::log(line);
 }
 
 }  // namespace

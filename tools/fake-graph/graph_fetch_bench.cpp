@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     }
     std::uint64_t n = 0, bytes = 0;
     while (auto m = (*source)->next()) {
+        if (m->checkpoint_only) continue;
         ++n;
         bytes += m->bytes.size();
     }

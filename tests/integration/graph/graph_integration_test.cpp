@@ -1,8 +1,11 @@
 // The graph source end to end: mailvault sync/check against tools/fake-graph.
 #include <atomic>
 #include <map>
+#include <sstream>
 
 #include "fake_graph_fixture.hpp"
+#include "index/document/builder.hpp"
+#include "index/schema.hpp"
 
 namespace mv::test::graph {
 namespace {
@@ -15,6 +18,27 @@ std::multiset<std::string> maildir_digests(const fs::path& maildir) {
         if (fs::exists(maildir / sub))
             for (auto& e : fs::directory_iterator(maildir / sub)) out.insert(to_hex(sha256(read_file(e.path()))));
     return out;
+}
+
+// The documents the lookup term of an office location finds.
+std::vector<std::uint64_t> docnos_of(const fs::path& dir, const std::string& mailbox, const std::string& id) {
+    std::vector<std::uint64_t> out;
+    auto a = index::Archive::open(dir / "archive", index::OpenMode::read);
+    if (!a) return out;
+    auto db = (*a)->database();
+    const std::string term = index::location_id_term(index::Location{"office", mailbox, "", id});
+    for (auto it = db.postlist_begin(term); it != db.postlist_end(term); ++it) out.push_back(*it);
+    return out;
+}
+
+std::uint64_t removed_term_count(const fs::path& dir) {
+    auto a = index::Archive::open(dir / "archive", index::OpenMode::read);
+    return a ? (*a)->database().get_termfreq(std::string(schema::k_removed_term)) : 0;
+}
+
+std::string folder_checkpoint(const fs::path& dir) {
+    auto cps = archive_metadata(dir, "cp:office:graph:");
+    return cps.size() == 1 ? cps[0].second : "";
 }
 
 std::map<std::string, long> dump_counts(FakeGraph& fake, const std::string& by) {
@@ -93,16 +117,138 @@ TEST(GraphSync, DeltaAfterNewAndRemovedMail) {
     EXPECT_EQ(st["value_requests"], 3) << "only the new messages are downloaded";
     EXPECT_EQ(archived_count(t.path()), 63u) << "removed mail stays archived";
     EXPECT_EQ(count(t.path(), "subject:fresh"), 3);
-    auto removed = archive_metadata(t.path(), "cp:office:removed:");
-    ASSERT_EQ(removed.size(), 2u);
-    EXPECT_NE(removed[0].first.find("user0@contoso.test"), std::string::npos);
-    EXPECT_NE(removed[0].second.find("deleted"), std::string::npos);
+    EXPECT_NE(r.err.find("2 removed on the server"), std::string::npos) << r.err;
+    // Recorded on the archived documents; the metadata record is only for mail never archived.
+    EXPECT_TRUE(archive_metadata(t.path(), "cp:office:removed:").empty());
+    EXPECT_EQ(removed_term_count(t.path()), 2u);
+    for (const std::string& id : {gone1, gone2}) EXPECT_EQ(docnos_of(t.path(), "user0@contoso.test", id).size(), 1u) << id;
     // A third run with nothing new downloads nothing.
     fake.control("reset-stats");
     r = sync(t.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(fake.stats()["value_requests"], 0);
     EXPECT_EQ(archived_count(t.path()), 63u);
+}
+
+// Regression: the checkpoint entries of a round without a new message had nothing to ride on.
+TEST(GraphSync, DeltaRoundWithOnlyRemovalsSavesItsDeltaLink) {
+    TempDir t;
+    FakeGraph fake(t / "fake", {"--generate", "20", "--folders", "Inbox"});
+    ASSERT_TRUE(fake.ok()) << fake_args_error(fake);
+    write_config(t.path(), fake, {{"user0@contoso.test"}, "page_size = 8\n"});
+    ASSERT_EQ(sync(t.path()).exit_code, 0);
+    const std::string first = folder_checkpoint(t.path());
+    ASSERT_FALSE(first.empty());
+    std::string gone = fake.dump()[4]["id"];
+    ASSERT_TRUE(fake.control("remove?mailbox=user0@contoso.test&id=" + ingest::oauth::url_encode(gone)).is_object());
+    fake.control("reset-stats");
+    auto r = sync(t.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(fake.stats()["value_requests"], 0);
+    EXPECT_NE(r.err.find("1 removed on the server"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("not saved"), std::string::npos) << r.err;
+    const std::string second = folder_checkpoint(t.path());
+    EXPECT_NE(second, first) << "the deltaLink of the removals-only round was not saved";
+    EXPECT_EQ(removed_term_count(t.path()), 1u);
+    // The next round starts after the removal instead of seeing it again.
+    r = sync(t.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("removed on the server"), std::string::npos) << r.err;
+    EXPECT_EQ(archived_count(t.path()), 20u);
+}
+
+TEST(GraphSync, RemovedMailStaysArchivedAndShowsWhereItWasRemoved) {
+    TempDir t;
+    FakeGraph fake(t / "fake", {"--generate", "12", "--folders", "Inbox,Archive"});
+    ASSERT_TRUE(fake.ok()) << fake_args_error(fake);
+    write_config(t.path(), fake, {{"user0@contoso.test"}, ""});
+    ASSERT_EQ(sync(t.path()).exit_code, 0);
+    auto victim = fake.dump()[3];
+    const std::string id = victim["id"], folder = victim["folder"];
+    auto docnos = docnos_of(t.path(), "user0@contoso.test", id);
+    ASSERT_EQ(docnos.size(), 1u) << "the lookup term finds the archived message";
+    const std::string docno = std::to_string(docnos[0]);
+    // Also removed on the server: a message added and removed between two syncs, never archived.
+    auto never = fake.control("add?mailbox=user0@contoso.test&folder=Inbox",
+                              "From: a@example.org\nSubject: short-lived\nMessage-ID: <brief@example.org>\n\nx\n");
+    ASSERT_TRUE(never.is_object());
+    std::string never_id;
+    for (auto& m : fake.dump())
+        if (m["subject"] == "short-lived") never_id = m["id"];
+    ASSERT_FALSE(never_id.empty());
+    ASSERT_TRUE(fake.control("remove?mailbox=user0@contoso.test&id=" + ingest::oauth::url_encode(never_id)).is_object());
+    ASSERT_TRUE(fake.control("remove?mailbox=user0@contoso.test&id=" + ingest::oauth::url_encode(id)).is_object());
+    auto r = sync(t.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(archived_count(t.path()), 12u) << "removed mail stays archived";
+    EXPECT_EQ(docnos_of(t.path(), "user0@contoso.test", id), docnos);
+    EXPECT_EQ(removed_term_count(t.path()), 1u);
+    auto unmatched = archive_metadata(t.path(), "cp:office:removed:");
+    ASSERT_EQ(unmatched.size(), 1u);
+    EXPECT_EQ(unmatched[0].first, "cp:office:removed:user0@contoso.test:" + never_id);
+    EXPECT_NE(unmatched[0].second.find("deleted"), std::string::npos);
+
+    auto check_views = [&](const std::string& when) {
+        auto show = run_mailvault(mv_args(t.path(), {"show", docno}));
+        ASSERT_EQ(show.exit_code, 0) << show.err;
+        EXPECT_NE(show.out.find("Removed on the server: office user0@contoso.test/" + folder + " (deleted, seen "),
+                  std::string::npos)
+            << when << "\n" << show.out;
+        auto show_json = run_mailvault(mv_args(t.path(), {"show", docno, "--json"}));
+        ASSERT_EQ(show_json.exit_code, 0) << show_json.err;
+        auto j = json::parse(show_json.out);
+        ASSERT_EQ(j["removed"].size(), 1u) << when;
+        EXPECT_EQ(j["removed"][0]["id"], id);
+        EXPECT_EQ(j["removed"][0]["folder"], folder);
+        EXPECT_EQ(j["removed"][0]["reason"], "deleted");
+        auto search = run_mailvault(mv_args(t.path(), {"search", "--json", "--limit", "100", "source:office"}));
+        ASSERT_EQ(search.exit_code, 0) << search.err;
+        int lines = 0, removed = 0;
+        std::istringstream in(search.out);
+        for (std::string line; std::getline(in, line); ++lines) {
+            auto hit = json::parse(line);
+            if (!hit.contains("removed")) continue;
+            ++removed;
+            EXPECT_EQ(std::to_string(hit["docno"].get<std::uint64_t>()), docno) << when;
+            EXPECT_EQ(hit["removed"][0]["mailbox"], "user0@contoso.test");
+            EXPECT_EQ(hit["removed"][0]["reason"], "deleted");
+        }
+        EXPECT_EQ(lines, 12) << when;
+        EXPECT_EQ(removed, 1) << when;
+    };
+    check_views("after sync");
+    // reindex replays the removal from the pack store.
+    auto re = run_mailvault(mv_args(t.path(), {"reindex"}));
+    ASSERT_EQ(re.exit_code, 0) << re.err;
+    EXPECT_EQ(removed_term_count(t.path()), 1u);
+    EXPECT_EQ(docnos_of(t.path(), "user0@contoso.test", id), docnos);
+    check_views("after reindex");
+}
+
+TEST(GraphSync, QuietPrintsNothingFromTheGraphSource) {
+    TempDir t;
+    FakeGraph fake(t / "fake", {"--generate", "10", "--folders", "Inbox"});
+    ASSERT_TRUE(fake.ok()) << fake_args_error(fake);
+    write_config(t.path(), fake, {{"user0@contoso.test"}, ""});
+    auto quiet = [&] { return run_mailvault(mv_args(t.path(), {"--quiet", "sync"}), "", {"MV_TEST_GRAPH_SECRET=" + k_secret}); };
+    auto r = quiet();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(archived_count(t.path()), 10u);
+    ASSERT_TRUE(fake.control("remove?mailbox=user0@contoso.test&id=" + ingest::oauth::url_encode(fake.dump()[0]["id"])).is_object());
+    r = quiet();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(removed_term_count(t.path()), 1u);
+    fake.control("expire-deltas");  // the delta restart line is a log line too
+    r = quiet();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_GE(fake.stats()["status_410"].get<long>(), 1);
+    // Without --quiet the source still reports its run.
+    r = sync(t.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("source 'office': "), std::string::npos) << r.err;
 }
 
 TEST(GraphSync, ExpiredDeltaTokenRestartsTheFolderWithoutDuplicates) {

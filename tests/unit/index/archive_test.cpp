@@ -83,6 +83,65 @@ TEST(Archive, DedupeSeesPendingAndCommittedAndLocationsMerge) {
     EXPECT_EQ(db.get_termfreq("XFDlater"), 1u);
 }
 
+std::vector<Location> locations_of(const Xapian::Database& db, std::uint64_t docno) {
+    return DocData::from_json(db.get_document(static_cast<Xapian::docid>(docno)).get_data()).locations;
+}
+
+TEST(Archive, RemovalMarksTheLocationOfItsDocumentOrFallsBackToMetadata) {
+    test::TempDir dir;
+    auto a = Archive::open(dir.path(), OpenMode::write, ArchiveOptions{"english", 2});
+    ASSERT_TRUE(a);
+    Archive& ar = **a;
+    std::uint64_t d1 = add(ar, 1, {"t", "alice", "Inbox", "11"});
+    std::uint64_t d2 = add(ar, 2, {"t", "alice", "Inbox", "12"});
+    ASSERT_TRUE(ar.commit());
+    ASSERT_TRUE(ar.add_location(d1, {"t", "alice", "Archive", "21"}));
+    std::uint64_t d3 = add(ar, 3, {"t", "bob", "Inbox", "11"});  // not committed yet: found all the same
+    ASSERT_TRUE(ar.record_removal({"t", "alice", "Inbox", "11", "deleted", 1000}, {"cp:t:removed:alice:11", "x"}));
+    ASSERT_TRUE(ar.record_removal({"t", "bob", "", "11", "changed", 2000}, {"cp:t:removed:bob:11", "x"}));  // any folder
+    ASSERT_TRUE(ar.record_removal({"t", "alice", "Inbox", "99", "deleted", 3000}, {"cp:t:removed:alice:99", "never archived"}));
+    ASSERT_TRUE(ar.record_removal({"t", "alice", "Sent", "12", "deleted", 3000}, {"cp:t:removed:alice:12", "other folder"}));
+    ASSERT_TRUE(ar.commit());
+
+    Xapian::Database db = ar.database();
+    const std::string id_term = location_id_term({"t", "alice", "", "11"});
+    ASSERT_EQ(db.get_termfreq(id_term), 1u);
+    EXPECT_EQ(*db.postlist_begin(id_term), d1);
+    auto l1 = locations_of(db, d1);
+    ASSERT_EQ(l1.size(), 2u);
+    EXPECT_EQ(l1[0].removed, "deleted");
+    EXPECT_EQ(l1[0].removed_at, 1000);
+    EXPECT_EQ(l1[1].folder, "Archive");
+    EXPECT_EQ(l1[1].removed, "");
+    EXPECT_EQ(locations_of(db, d3)[0].removed, "changed");
+    EXPECT_EQ(locations_of(db, d2)[0].removed, "");
+    EXPECT_EQ(db.get_termfreq(std::string(schema::k_removed_term)), 2u);
+    EXPECT_EQ(ar.metadata("cp:t:removed:alice:99"), "never archived");
+    EXPECT_EQ(ar.metadata("cp:t:removed:alice:12"), "other folder");
+    EXPECT_EQ(ar.metadata("cp:t:removed:alice:11"), "");
+    EXPECT_EQ(ar.metadata("cp:t:removed:bob:11"), "");
+
+    // Seen there again: the mark goes. A removal recorded twice keeps the first and needs no fallback.
+    ASSERT_TRUE(ar.add_location(d1, {"t", "alice", "Inbox", "11"}));
+    ASSERT_TRUE(ar.record_removal({"t", "bob", "Inbox", "11", "deleted", 5000}, {"cp:t:removed:bob:11", "y"}));
+    ASSERT_TRUE(ar.commit());
+    db = ar.database();
+    EXPECT_EQ(locations_of(db, d1)[0].removed, "");
+    EXPECT_EQ(locations_of(db, d3)[0].removed, "changed");
+    EXPECT_EQ(locations_of(db, d3)[0].removed_at, 2000);
+    EXPECT_EQ(db.get_termfreq(std::string(schema::k_removed_term)), 1u);
+    EXPECT_EQ(ar.metadata("cp:t:removed:bob:11"), "");
+}
+
+TEST(Archive, LocationJsonWithoutRemovalStaysReadable) {
+    DocData old = DocData::from_json(R"({"locations":[{"source":"s","mailbox":"m","folder":"f","id":"7"}]})");
+    ASSERT_EQ(old.locations.size(), 1u);
+    EXPECT_EQ(old.locations[0], (Location{"s", "m", "f", "7"}));
+    old.locations[0].removed = "deleted";
+    old.locations[0].removed_at = 1714557600;
+    EXPECT_EQ(DocData::from_json(old.to_json()).locations, old.locations);
+}
+
 TEST(Archive, ReadModeOnMissingArchiveIsNotFound) {
     test::TempDir dir;
     auto a = Archive::open(dir.path() / "none", OpenMode::read);
