@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <mutex>
 #include <cstring>
 
 namespace mv::ingest::net {
@@ -57,6 +59,10 @@ Error Stream::io_error(const std::string& what) const {
 }
 
 Result<std::unique_ptr<Stream>> Stream::connect(const Endpoint& endpoint, Security security) {
+    // A peer that drops the connection must give an error, not end the process: plain writes
+    // pass MSG_NOSIGNAL, but OpenSSL writes through write(2), which raises SIGPIPE.
+    static std::once_flag no_sigpipe;
+    std::call_once(no_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
     std::unique_ptr<Stream> s(new Stream(endpoint));
     const std::string src = "source '" + endpoint.source + "': ";
     addrinfo hints{};
