@@ -6,28 +6,24 @@
 
 #include "ingest/imap/imap_client.hpp"
 #include "ingest/imap/imap_sync.hpp"
+#include "ingest/net/fetching_source.hpp"
 #include "ingest/net/headers.hpp"
 
 namespace mv::ingest {
 
 Result<std::vector<std::string>> check_imap_source(const SourceConfig& config) {
-    auto account = net::read_account(config, "imap");
-    if (!account) return fail(account.error());
-    auto client = imap::Client::open(*account);
-    if (!client) return fail(client.error());
-    auto& c = **client;
-    std::vector<std::string> lines;
-    lines.push_back("source '" + config.name + "': connected to " + account->describe() +
-                    (c.tls() ? (account->endpoint.tls.trust_all ? ", TLS (certificate NOT verified)" : ", TLS (certificate verified)")
-                             : ", no TLS"));
-    lines.push_back("account: " + account->username);
+    auto login = net::log_in<imap::Client>(config, "imap");
+    if (!login) return fail(login.error());
+    const net::Account& account = login->account;
+    auto& c = *login->client;
+    std::vector<std::string> lines = net::check_header(account, c.tls());
     auto folders = c.list();
     if (!folders) return fail(folders.error());
     std::string newest_subject, newest_folder;
     std::int64_t newest_date = -1;
     std::size_t shown = 0;
     for (auto& f : *folders) {
-        if (!f.selectable || !imap::folder_selected(f.path, account->folders, account->exclude)) continue;
+        if (!f.selectable || !imap::folder_selected(f.path, account.folders, account.exclude)) continue;
         auto info = c.select(f.raw, true);
         if (!info) {
             lines.push_back("folder " + f.path + ": cannot open (" + info.error().message + ")");

@@ -12,13 +12,10 @@
 namespace mv::ingest::imap {
 namespace {
 
-std::string upper(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
+using net::upper_ascii;
 
 bool starts_with_ci(const std::string& s, const std::string& prefix) {
-    return s.size() >= prefix.size() && upper(s.substr(0, prefix.size())) == upper(prefix);
+    return s.size() >= prefix.size() && upper_ascii(s.substr(0, prefix.size())) == upper_ascii(prefix);
 }
 
 // "{123}" or "{123+}" at the end of a line: the literal's size.
@@ -89,7 +86,7 @@ std::optional<std::string> Tokenizer::nstring() {
         return std::string();
     }
     std::string a = atom();
-    if (upper(a) == "NIL") return std::nullopt;
+    if (upper_ascii(a) == "NIL") return std::nullopt;
     return a;
 }
 
@@ -170,11 +167,11 @@ std::optional<Fetched> parse_fetch(Response& r) {
     Tokenizer t(r);
     if (!t.consume('*')) return std::nullopt;
     t.atom();  // sequence number
-    if (upper(t.atom()) != "FETCH") return std::nullopt;
+    if (upper_ascii(t.atom()) != "FETCH") return std::nullopt;
     if (!t.consume('(')) return std::nullopt;
     Fetched f;
     while (!t.at_end() && !t.consume(')')) {
-        std::string key = upper(t.atom());
+        std::string key = upper_ascii(t.atom());
         if (key.empty()) {
             t.skip_value();
             continue;
@@ -247,7 +244,7 @@ void Client::take_capabilities(const std::string& text) {
     while (pos < s.size()) {
         auto sp = s.find(' ', pos);
         std::string word = s.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos);
-        if (!first && !word.empty()) caps_.insert(upper(word));
+        if (!first && !word.empty()) caps_.insert(upper_ascii(word));
         first = false;
         if (sp == std::string::npos) break;
         pos = sp + 1;
@@ -297,24 +294,14 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
     else if (auto r = c->capability(); !r)
         return fail(r.error());
 
-    bool want_starttls = account.security == net::Security::starttls;
-    if (account.security == net::Security::automatic) {
-        want_starttls = c->has("STARTTLS");
-        net::log("source '" + account.source + "': security auto: " +
-                 (want_starttls ? std::string("server ") + where + " offers STARTTLS, using it"
-                                : std::string("server ") + where + " does not offer STARTTLS, continuing WITHOUT TLS"));
-    }
-    if (want_starttls) {
-        if (!c->has("STARTTLS"))
-            return fail(c->fail_msg(Error::Kind::unreachable, "TLS failure with " + where +
-                                                                   ": server does not offer STARTTLS (security = starttls)"));
+    auto starttls = net::want_starttls(account, where, "STARTTLS", c->has("STARTTLS"));
+    if (!starttls) return fail(starttls.error());
+    if (*starttls) {
         if (auto r = c->run("STARTTLS"); !r) return fail(r.error());
         if (auto r = c->stream_->start_tls(); !r) return fail(r.error());
         if (auto r = c->capability(); !r) return fail(r.error());
     }
-    if (account.endpoint.tls.trust_all && c->stream_->is_tls())
-        net::log("source '" + account.source + "': WARNING: trust_all_certificates = true, the certificate of " + where +
-                 " is not verified");
+    net::warn_trust_all(account, *c->stream_);
     if (!starts_with_ci(g, "* PREAUTH")) {
         if (auto r = c->authenticate(); !r) return fail(r.error());
     }
@@ -323,10 +310,7 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
 
 Result<void> Client::authenticate() {
     const std::string where = stream_->where();
-    auto auth_error = [&](const std::string& text) {
-        return fail(fail_msg(Error::Kind::auth, "authentication failed for user '" + account_.username + "' at " + where +
-                                                    " (wrong user name, password or token?): " + text));
-    };
+    auto auth_error = [&](const std::string& text) { return fail(net::auth_error(account_, where, text)); };
     net::AuthMethod m = account_.auth;
     if (m == net::AuthMethod::automatic) m = has("AUTH=PLAIN") ? net::AuthMethod::plain : net::AuthMethod::login;
     if (m == net::AuthMethod::login && has("LOGINDISABLED"))
@@ -391,7 +375,7 @@ Result<std::vector<Folder>> Client::list() {
     std::vector<Folder> out;
     for (auto& resp : untagged) {
         Tokenizer t(resp);
-        if (!t.consume('*') || upper(t.atom()) != "LIST") continue;
+        if (!t.consume('*') || upper_ascii(t.atom()) != "LIST") continue;
         auto attrs = t.list();
         Folder f;
         auto delim = t.nstring();
@@ -400,12 +384,12 @@ Result<std::vector<Folder>> Client::list() {
         if (!name) continue;
         f.raw = *name;
         for (auto& a : attrs) {
-            std::string u = upper(a);
+            std::string u = upper_ascii(a);
             if (u == "\\NOSELECT" || u == "\\NONEXISTENT") f.selectable = false;
         }
         std::string decoded = net::mutf7_decode(f.raw);
         if (f.delimiter && f.delimiter != '/') std::replace(decoded.begin(), decoded.end(), f.delimiter, '/');
-        f.path = upper(decoded) == "INBOX" ? "INBOX" : decoded;
+        f.path = upper_ascii(decoded) == "INBOX" ? "INBOX" : decoded;
         out.push_back(std::move(f));
     }
     return out;
@@ -428,7 +412,7 @@ Result<std::uint32_t> Client::status_messages(const std::string& raw) {
     std::vector<Response> untagged;
     if (auto r = run("STATUS " + quote(raw) + " (MESSAGES)", &untagged); !r) return fail(r.error());
     for (auto& resp : untagged) {
-        auto p = upper(resp.text).find("MESSAGES ");
+        auto p = upper_ascii(resp.text).find("MESSAGES ");
         if (p != std::string::npos) return to_u32(resp.text.substr(p + 9));
     }
     return 0u;

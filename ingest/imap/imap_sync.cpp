@@ -1,21 +1,14 @@
 #include "ingest/imap/imap_sync.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 namespace mv::ingest::imap {
 namespace {
 
-std::string upper_ascii(std::string s) {
-    for (auto& c : s)
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-    return s;
-}
-
 bool match_one(const std::string& pattern, const std::string& path) {
     if (net::glob_match(pattern, path)) return true;
     // INBOX is case-insensitive, also as the first level of a path.
-    if (upper_ascii(path.substr(0, 5)) == "INBOX" && upper_ascii(pattern.substr(0, 5)) == "INBOX")
+    if (net::upper_ascii(path.substr(0, 5)) == "INBOX" && net::upper_ascii(pattern.substr(0, 5)) == "INBOX")
         return net::glob_match("INBOX" + pattern.substr(5), "INBOX" + path.substr(5));
     return false;
 }
@@ -36,45 +29,10 @@ bool folder_selected(const std::string& path, const std::vector<std::string>& fo
 
 Result<std::unique_ptr<Source>> open_imap_source(const SourceConfig& config,
                                                  std::map<std::string, std::string> checkpoints) {
-    auto account = net::read_account(config, "imap");
-    if (!account) return fail(account.error());
-    auto client = Client::open(*account);
-    if (!client) return fail(client.error());
-    return std::unique_ptr<Source>(new ImapSource(*account, std::move(checkpoints), std::move(*client)));
+    return net::open_source<ImapSource, Client>(config, "imap", std::move(checkpoints));
 }
 
-ImapSource::ImapSource(net::Account account, std::map<std::string, std::string> checkpoints,
-                       std::unique_ptr<Client> client)
-    : account_(std::move(account)),
-      checkpoints_(std::move(checkpoints)),
-      client_(std::move(client)),
-      queue_(account_.queue_messages, account_.queue_bytes) {
-    thread_ = std::thread([this] { run(); });
-}
-
-ImapSource::~ImapSource() {
-    queue_.stop();
-    if (thread_.joinable()) thread_.join();
-}
-
-const SourceReport& ImapSource::report() const {
-    std::lock_guard lk(mu_);
-    return report_;
-}
-
-void ImapSource::add_error(const std::string& line, std::uint64_t failed, bool unreachable) {
-    net::log(line);
-    std::lock_guard lk(mu_);
-    report_.errors.push_back(line);
-    report_.failed += failed;
-    if (unreachable) report_.unreachable = true;
-}
-
-std::optional<RawMessage> ImapSource::next() { return queue_.pop(); }
-
-void ImapSource::on_durable(const std::vector<std::uint64_t>& acks) {
-    if (!account_.delete_after_archive) return;
-    std::lock_guard lk(mu_);
+void ImapSource::keep_durable(const std::vector<std::uint64_t>& acks) {
     for (auto a : acks) {
         std::size_t idx = static_cast<std::size_t>(a >> 32);
         if (idx == 0 || idx > folders_.size()) continue;
@@ -82,29 +40,10 @@ void ImapSource::on_durable(const std::vector<std::uint64_t>& acks) {
     }
 }
 
-Result<void> ImapSource::reconnect() {
-    if (client_) client_.reset();
-    Error last;
-    for (int attempt = 1; attempt <= account_.reconnect_attempts; ++attempt) {
-        if (queue_.stopped()) return fail(Error::Kind::failed, "stopped");
-        std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
-        auto c = Client::open(account_);
-        if (c) {
-            client_ = std::move(*c);
-            net::log("source '" + account_.source + "': reconnected (attempt " + std::to_string(attempt) + ")");
-            return ok();
-        }
-        last = c.error();
-        if (last.kind == Error::Kind::auth) break;
-    }
-    return fail(last);
-}
-
-void ImapSource::run() {
+void ImapSource::fetch() {
     auto folders = client_->list();
     if (!folders) {
         add_error(folders.error().message, 0, true);
-        queue_.close();
         return;
     }
     {
@@ -118,7 +57,6 @@ void ImapSource::run() {
         if (!sync_folder(i)) break;
     if (client_) client_->logout();
     client_.reset();
-    queue_.close();
 }
 
 bool ImapSource::sync_folder(std::size_t index) {
@@ -140,7 +78,11 @@ bool ImapSource::sync_folder(std::size_t index) {
     bool listed = false;
     int stalls = 0;
     auto remaining = [&]() -> std::uint64_t { return listed ? uids.size() - done_count : 1; };
-    auto dropped = [&](const Error& e) {  // true: retry after reconnecting
+    auto retry = [&](const Error& e) {  // true: reconnect and retry; false: reported
+        if (e.kind != Error::Kind::unreachable) {
+            add_error(where + net::detail(e.message), remaining());
+            return false;
+        }
         client_.reset();
         if (done_count != done_at_failure) stalls = 0;
         done_at_failure = done_count;
@@ -153,21 +95,11 @@ bool ImapSource::sync_folder(std::size_t index) {
         return true;
     };
     for (;;) {
-        if (!client_) {
-            auto r = reconnect();
-            if (!r) {
-                add_error(where + net::detail(r.error().message) + "; giving up after " + std::to_string(account_.reconnect_attempts) +
-                          " reconnect attempts", remaining(), fetched_ == 0);
-                return false;  // the server is gone: the other folders would fail alike
-            }
-        }
+        if (!client_ && !reconnect_or_give_up(where, remaining(), fetched_ == 0))
+            return false;  // the server is gone: the other folders would fail alike
         auto info = client_->select(folder.raw, true);
         if (!info) {
-            if (info.error().kind == Error::Kind::unreachable) {
-                if (dropped(info.error())) continue;
-                return true;
-            }
-            add_error(where + net::detail(info.error().message), remaining());
+            if (retry(info.error())) continue;
             return true;
         }
         if (!listed) {
@@ -186,11 +118,7 @@ bool ImapSource::sync_folder(std::size_t index) {
             if (info->exists > 0) {
                 auto found = client_->uids_from(base + 1);
                 if (!found) {
-                    if (found.error().kind == Error::Kind::unreachable) {
-                        if (dropped(found.error())) continue;
-                        return true;
-                    }
-                    add_error(where + net::detail(found.error().message), remaining());
+                    if (retry(found.error())) continue;
                     return true;
                 }
                 uids = std::move(*found);
@@ -235,22 +163,13 @@ bool ImapSource::sync_folder(std::size_t index) {
                                 });
         if (stopped) return false;
         if (r) break;
-        if (r.error().kind != Error::Kind::unreachable) {
-            add_error(where + net::detail(r.error().message), remaining());
-            return true;
-        }
-        if (!dropped(r.error())) return true;
+        if (!retry(r.error())) return true;
     }
     net::log(where + std::to_string(done_count) + " messages fetched");
     return true;
 }
 
-void ImapSource::finish() {
-    if (finished_) return;
-    finished_ = true;
-    queue_.close();
-    if (thread_.joinable()) thread_.join();
-    if (!account_.delete_after_archive) return;
+void ImapSource::delete_durable() {
     std::vector<FolderState> todo;
     {
         std::lock_guard lk(mu_);

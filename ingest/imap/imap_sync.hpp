@@ -1,17 +1,12 @@
 #pragma once
 // The IMAP source: a fetch thread walks the folders and feeds a bounded queue.
-#include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ingest/imap/imap_client.hpp"
-#include "ingest/net/account.hpp"
-#include "ingest/net/message_queue.hpp"
-#include "ingest/source.hpp"
+#include "ingest/net/fetching_source.hpp"
 
 namespace mv::ingest::imap {
 
@@ -27,18 +22,10 @@ bool folder_selected(const std::string& path, const std::vector<std::string>& fo
 Result<std::unique_ptr<Source>> open_imap_source(const SourceConfig& config,
                                                  std::map<std::string, std::string> checkpoints);
 
-class ImapSource : public Source {
-  public:
-    // `checkpoints`: committed values by full key (checkpoint_key(...)). `client` is logged in.
-    ImapSource(net::Account account, std::map<std::string, std::string> checkpoints, std::unique_ptr<Client> client);
-    ~ImapSource() override;
-
-    std::string name() const override { return account_.source; }
-    std::optional<RawMessage> next() override;
-    std::uint64_t expected_total() const override { return expected_.load(); }
-    void on_durable(const std::vector<std::uint64_t>& acks) override;
-    void finish() override;
-    const SourceReport& report() const override;
+// Built by open_imap_source as net::Running<ImapSource>.
+class ImapSource : public net::ClientSource<Client> {
+  protected:
+    using ClientSource::ClientSource;  // `client` is logged in
 
   private:
     struct FolderState {
@@ -47,23 +34,14 @@ class ImapSource : public Source {
         std::uint32_t archived_upto = 0;      // committed last UID at the start (same UIDVALIDITY)
         std::vector<std::uint32_t> durable;  // acked UIDs, for delete_after_archive
     };
-    void run();
+    void fetch() override;
+    void keep_durable(const std::vector<std::uint64_t>& acks) override;
+    void delete_durable() override;
     // Syncs one folder, reconnecting on a dropped connection. False when stopped.
     bool sync_folder(std::size_t index);
-    Result<void> reconnect();
-    // Logs and reports `line`; `failed` messages could not be fetched.
-    void add_error(const std::string& line, std::uint64_t failed = 0, bool unreachable = false);
 
-    net::Account account_;
-    std::map<std::string, std::string> checkpoints_;
-    std::unique_ptr<Client> client_;
-    net::MessageQueue queue_;
-    std::atomic<std::uint64_t> expected_{0};
     std::uint64_t fetched_ = 0;  // fetch thread only
-    mutable std::mutex mu_;  // folders_ durable lists, report_
-    std::vector<FolderState> folders_;
-    std::thread thread_;
-    bool finished_ = false;
+    std::vector<FolderState> folders_;  // durable lists under mu_
 };
 
 }  // namespace mv::ingest::imap

@@ -183,4 +183,37 @@ Result<Account> read_account(const SourceConfig& config, const std::string& prot
     return a;
 }
 
+std::string upper_ascii(std::string s) {
+    for (auto& c : s)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    return s;
+}
+
+Error auth_error(const Account& account, const std::string& where, const std::string& text) {
+    return make_error(Error::Kind::auth, "source '" + account.source + "': authentication failed for user '" +
+                                             account.username + "' at " + where +
+                                             " (wrong user name, password or token?): " + text);
+}
+
+Result<bool> want_starttls(const Account& account, const std::string& where, const std::string& verb, bool offered) {
+    const std::string src = "source '" + account.source + "': ";
+    if (account.security == Security::automatic) {
+        log(src + "security auto: " +
+            (offered ? "server " + where + " offers " + verb + ", using it"
+                     : "server " + where + " does not offer " + verb + ", continuing WITHOUT TLS"));
+        return offered;
+    }
+    if (account.security != Security::starttls) return false;
+    if (!offered)
+        return fail(Error::Kind::unreachable,
+                    src + "TLS failure with " + where + ": server does not offer " + verb + " (security = starttls)");
+    return true;
+}
+
+void warn_trust_all(const Account& account, const Stream& stream) {
+    if (account.endpoint.tls.trust_all && stream.is_tls())
+        log("source '" + account.source + "': WARNING: trust_all_certificates = true, the certificate of " +
+            stream.where() + " is not verified");
+}
+
 }  // namespace mv::ingest::net

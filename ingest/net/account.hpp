@@ -34,6 +34,12 @@ struct Account {
 // Reads and validates the keys; errors name the key (Error::Kind::usage).
 Result<Account> read_account(const SourceConfig& config, const std::string& protocol);
 
+// Whether to upgrade with `verb` (STARTTLS, STLS) at `where`: automatic follows the server's
+// `offered` and logs the choice; starttls without the offer is an unreachable error.
+Result<bool> want_starttls(const Account& account, const std::string& where, const std::string& verb, bool offered);
+// Logs that trust_all_certificates leaves the certificate of a TLS `stream` unverified.
+void warn_trust_all(const Account& account, const Stream& stream);
+
 // Log lines of the network sources ("source 'x': ..."); stderr unless replaced.
 using LogSink = std::function<void(const std::string&)>;
 void set_log_sink(LogSink sink);
@@ -41,6 +47,12 @@ void log(const std::string& line);
 
 // `message` without its leading "source 'NAME': ", to prefix more context.
 std::string detail(const std::string& message);
+
+// `s` with a-z in upper case (no locale).
+std::string upper_ascii(std::string s);
+
+// The error of a failed login of `account.username` at `where`; `text` is the server's answer.
+Error auth_error(const Account& account, const std::string& where, const std::string& text);
 
 // Shell-style glob (*, ?, [..]) over whole UTF-8 names; `*` also matches '/'.
 bool glob_match(const std::string& pattern, const std::string& text);

@@ -1,22 +1,12 @@
 #include "ingest/pop3/pop3_client.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <sstream>
 
 #include "ingest/net/sasl.hpp"
 
 namespace mv::ingest::pop3 {
-namespace {
-
-std::string upper(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
-
-}  // namespace
-
 Client::~Client() = default;
 
 Error Client::fail_msg(Error::Kind k, const std::string& what) const {
@@ -59,7 +49,7 @@ Result<void> Client::capa() {
     std::istringstream in(text);
     for (std::string l; std::getline(in, l);) {
         if (!l.empty() && l.back() == '\r') l.pop_back();
-        l = upper(l);
+        l = net::upper_ascii(l);
         caps_.insert(l);
         if (l.rfind("SASL ", 0) == 0) {
             std::istringstream mechs(l.substr(5));
@@ -82,34 +72,21 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
         return fail(c->fail_msg(Error::Kind::unreachable,
                                 "server " + where + " is not a POP3 server or refused the connection: " + greeting->substr(0, 200)));
     if (auto r = c->capa(); !r) return fail(r.error());
-    bool want_stls = account.security == net::Security::starttls;
-    if (account.security == net::Security::automatic) {
-        want_stls = c->has("STLS");
-        net::log("source '" + account.source + "': security auto: " +
-                 (want_stls ? "server " + where + " offers STLS, using it"
-                            : "server " + where + " does not offer STLS, continuing WITHOUT TLS"));
-    }
-    if (want_stls) {
-        if (!c->has("STLS"))
-            return fail(c->fail_msg(Error::Kind::unreachable,
-                                    "TLS failure with " + where + ": server does not offer STLS (security = starttls)"));
+    auto stls = net::want_starttls(account, where, "STLS", c->has("STLS"));
+    if (!stls) return fail(stls.error());
+    if (*stls) {
         if (auto r = c->command("STLS"); !r) return fail(r.error());
         if (auto r = c->stream_->start_tls(); !r) return fail(r.error());
         if (auto r = c->capa(); !r) return fail(r.error());
     }
-    if (account.endpoint.tls.trust_all && c->stream_->is_tls())
-        net::log("source '" + account.source + "': WARNING: trust_all_certificates = true, the certificate of " + where +
-                 " is not verified");
+    net::warn_trust_all(account, *c->stream_);
     if (auto r = c->authenticate(); !r) return fail(r.error());
     return c;
 }
 
 Result<void> Client::authenticate() {
     const std::string where = stream_->where();
-    auto auth_error = [&](const std::string& text) {
-        return fail(fail_msg(Error::Kind::auth, "authentication failed for user '" + account_.username + "' at " + where +
-                                                    " (wrong user name, password or token?): " + text));
-    };
+    auto auth_error = [&](const std::string& text) { return fail(net::auth_error(account_, where, text)); };
     net::AuthMethod m = account_.auth;
     if (m == net::AuthMethod::automatic) m = has("SASL PLAIN") ? net::AuthMethod::plain : net::AuthMethod::login;
     if (m == net::AuthMethod::login) {

@@ -1,7 +1,5 @@
 #include "ingest/pop3/pop3_sync.hpp"
 
-#include <chrono>
-
 namespace mv::ingest::pop3 {
 namespace {
 constexpr std::size_t k_window = 64;  // RETR commands in flight with PIPELINING
@@ -11,66 +9,15 @@ std::string uidl_key(const std::string& uidl) { return "pop3:uidl:" + uidl; }
 
 Result<std::unique_ptr<Source>> open_pop3_source(const SourceConfig& config,
                                                  std::map<std::string, std::string> checkpoints) {
-    auto account = net::read_account(config, "pop3");
-    if (!account) return fail(account.error());
-    auto client = Client::open(*account);
-    if (!client) return fail(client.error());
-    return std::unique_ptr<Source>(new Pop3Source(*account, std::move(checkpoints), std::move(*client)));
+    return net::open_source<Pop3Source, Client>(config, "pop3", std::move(checkpoints));
 }
 
-Pop3Source::Pop3Source(net::Account account, std::map<std::string, std::string> checkpoints,
-                       std::unique_ptr<Client> client)
-    : account_(std::move(account)),
-      checkpoints_(std::move(checkpoints)),
-      client_(std::move(client)),
-      queue_(account_.queue_messages, account_.queue_bytes) {
-    thread_ = std::thread([this] { run(); });
-}
-
-Pop3Source::~Pop3Source() {
-    queue_.stop();
-    if (thread_.joinable()) thread_.join();
-}
-
-const SourceReport& Pop3Source::report() const {
-    std::lock_guard lk(mu_);
-    return report_;
-}
-
-void Pop3Source::add_error(const std::string& line, std::uint64_t failed, bool unreachable) {
-    net::log(line);
-    std::lock_guard lk(mu_);
-    report_.errors.push_back(line);
-    report_.failed += failed;
-    if (unreachable) report_.unreachable = true;
-}
-
-void Pop3Source::on_durable(const std::vector<std::uint64_t>& acks) {
-    if (!account_.delete_after_archive) return;
-    std::lock_guard lk(mu_);
+void Pop3Source::keep_durable(const std::vector<std::uint64_t>& acks) {
     for (auto a : acks)
         if (a >= 1 && a <= uidls_.size()) durable_.insert(uidls_[a - 1]);
 }
 
-Result<void> Pop3Source::reconnect() {
-    client_.reset();
-    Error last;
-    for (int attempt = 1; attempt <= account_.reconnect_attempts; ++attempt) {
-        if (queue_.stopped()) return fail(Error::Kind::failed, "stopped");
-        std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
-        auto c = Client::open(account_);
-        if (c) {
-            client_ = std::move(*c);
-            net::log("source '" + account_.source + "': reconnected (attempt " + std::to_string(attempt) + ")");
-            return ok();
-        }
-        last = c.error();
-        if (last.kind == Error::Kind::auth) break;
-    }
-    return fail(last);
-}
-
-void Pop3Source::run() {
+void Pop3Source::fetch() {
     const std::string where = "source '" + account_.source + "': ";
     std::set<std::string> done;  // UIDLs handed over in this run
     std::size_t done_at_failure = static_cast<std::size_t>(-1);
@@ -78,14 +25,7 @@ void Pop3Source::run() {
     bool listed = false;
     auto remaining = [&]() -> std::uint64_t { return listed ? expected_.load() - done.size() : 1; };
     for (;;) {
-        if (!client_) {
-            if (auto r = reconnect(); !r) {
-                add_error(where + net::detail(r.error().message) + "; giving up after " +
-                          std::to_string(account_.reconnect_attempts) + " reconnect attempts",
-                          remaining(), done.empty());
-                break;
-            }
-        }
+        if (!client_ && !reconnect_or_give_up(where, remaining(), done.empty())) break;
         auto list = client_->uidl();
         std::vector<unsigned> todo;
         std::map<unsigned, std::string> uidl_of;
@@ -149,15 +89,9 @@ void Pop3Source::run() {
         client_.reset();
     }
     net::log(where + std::to_string(done.size()) + " messages fetched");
-    queue_.close();
 }
 
-void Pop3Source::finish() {
-    if (finished_) return;
-    finished_ = true;
-    queue_.close();
-    if (thread_.joinable()) thread_.join();
-    if (!account_.delete_after_archive) return;
+void Pop3Source::delete_durable() {
     std::set<std::string> todo;
     {
         std::lock_guard lk(mu_);
