@@ -359,10 +359,16 @@ void Archive::note_indexed(const StoredRef& record) {
     if (e > indexed_end_) indexed_end_ = e;
 }
 
+// The queues are deep enough to keep parsing going while a shard commits and syncs, and
+// bounded in count and in the size of the messages behind the documents: memory stays flat.
 void Archive::push(Shard& sh, Task&& task) {
-    constexpr std::size_t k_queue_limit = 256;  // documents waiting per shard: bounds memory
+    constexpr std::size_t k_queue_tasks = 1024;
+    constexpr std::uint64_t k_queue_bytes = 64ull << 20;
     std::unique_lock lock(sh.mu);
-    sh.cv.wait(lock, [&] { return sh.queue.size() < k_queue_limit; });
+    sh.cv.wait(lock, [&] {
+        return sh.queue.empty() || (sh.queue.size() < k_queue_tasks && sh.queue_bytes + task.weight <= k_queue_bytes);
+    });
+    sh.queue_bytes += task.weight;
     sh.queue.push_back(std::move(task));
     lock.unlock();
     sh.cv.notify_all();
@@ -392,6 +398,7 @@ Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, 
         added_since_commit_.push_back(docno);
     }
     Task t{Task::Kind::add, docno, std::move(doc)};
+    t.weight = record.raw_size;
     push(shard_of(docno), std::move(t));
     return ok();
 }
@@ -429,6 +436,7 @@ void Archive::writer_loop(Shard& sh) {
             sh.cv.wait(lock, [&] { return !sh.queue.empty(); });
             task = std::move(sh.queue.front());
             sh.queue.pop_front();
+            sh.queue_bytes -= task.weight;
         }
         sh.cv.notify_all();
         if (task.kind == Task::Kind::stop) return;

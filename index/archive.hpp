@@ -149,12 +149,14 @@ class Archive {
         Location where;
         std::shared_ptr<Ticket> ticket;
         std::shared_ptr<RemovalTicket> removal;
+        std::uint64_t weight = 0;  // raw bytes of the message behind a document (queue bound)
     };
     struct Shard {
         std::unique_ptr<Xapian::WritableDatabase> wdb;  // its writer thread's only, between commits
         std::mutex mu;                                  // queue
         std::condition_variable cv;
         std::deque<Task> queue;
+        std::uint64_t queue_bytes = 0;  // sum of the queued tasks' weight
         std::thread writer;
         std::unordered_map<std::uint64_t, std::vector<Location>> early_locations;  // dup seen before add
     };
