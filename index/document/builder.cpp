@@ -182,6 +182,9 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
     data.locations.push_back(where);
     data.broken = msg.broken;
     doc.set_data(data.to_json());
+    // The TermGenerator keeps a reference to the document it fills, and Xapian's reference
+    // counts are not atomic: the document goes to a shard's writer thread, so let go of it.
+    tg_.set_document(Xapian::Document());
     return doc;
 }
 
