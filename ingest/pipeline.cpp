@@ -16,6 +16,7 @@
 #include "index/mime/parser.hpp"
 #include "index/schema.hpp"
 #include "index/store/pack_store.hpp"
+#include "index/util/iso_date.hpp"
 
 namespace mv::ingest {
 namespace {
@@ -46,18 +47,9 @@ std::string removal_json(const index::Location& l) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string iso_time(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 // Where a removal is kept when no archived document has that location (never archived).
 std::pair<std::string, std::string> removal_metadata(const index::Location& l) {
-    nlohmann::json j{{"mailbox", l.mailbox}, {"folder", l.folder}, {"reason", l.removed}, {"seen", iso_time(l.removed_at)}};
+    nlohmann::json j{{"mailbox", l.mailbox}, {"folder", l.folder}, {"reason", l.removed}, {"seen", index::iso_date(l.removed_at)}};
     return {checkpoint_key(l.source, "removed:" + l.mailbox + ":" + l.server_id),
             j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }

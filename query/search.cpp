@@ -176,15 +176,6 @@ Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, st
         "search");
 }
 
-std::string iso_date(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::vector<std::string> mailboxes_of(const index::DocData& d) {
     std::vector<std::string> v;
     for (const auto& l : d.locations)

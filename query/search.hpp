@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "index/archive.hpp"
+#include "index/util/iso_date.hpp"
 #include "index/document/builder.hpp"
 #include "query/links.hpp"
 #include "query/parser.hpp"
@@ -51,8 +52,8 @@ Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, st
 // Title/link for one document (reads the original only when title_field needs a header).
 void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit);
 
-// "2023-04-25T10:02:11Z"
-std::string iso_date(std::int64_t t);
+// "2023-04-25T10:02:11Z" (shared with the import side)
+using index::iso_date;
 // One `search --json` line (no newline), keys in DESIGN.md order; then "removed" if any.
 std::string hit_json(const Hit& hit);
 // One human line: date, from, title, link.
