@@ -28,6 +28,7 @@ struct Item {
     std::uint64_t docno = 0;
     bool duplicate = false;
     bool broken = false;
+    std::string rejected;  // why this is not mail; then nothing else is done with it
     Xapian::Document doc;
     std::string compressed;
     std::optional<Error> error;
@@ -58,6 +59,8 @@ std::pair<std::string, std::string> removal_metadata(const index::Location& l) {
 struct HashStage {
     void operator()(Item& item) const {
         if (item.raw.checkpoint_only) return;
+        item.rejected = index::not_mail_reason(item.raw.bytes);
+        if (!item.rejected.empty()) return;
         item.sha = sha256(item.raw.bytes);
         item.key = index::dedupe_key(item.raw.bytes);
     }
@@ -68,7 +71,7 @@ class ParseStage {
   public:
     ParseStage(std::string stemmer, index::ParseLimits limits) : stemmer_(std::move(stemmer)), limits_(limits) {}
     void operator()(Item& item) const {
-        if (item.error || item.duplicate || item.raw.checkpoint_only) return;
+        if (item.error || item.duplicate || item.raw.checkpoint_only || !item.rejected.empty()) return;
         thread_local std::unique_ptr<index::DocumentBuilder> builder;
         thread_local std::string builder_stemmer;
         if (!builder || builder_stemmer != stemmer_) {
@@ -110,6 +113,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     std::uint64_t bytes_since_commit = 0;
     bool checkpoints_blocked = false;  // after a message failed, later checkpoints would skip it
     bool abort = false;
+    bool summary_interrupted = false;  // written by the input filter, read after the pipeline
     std::optional<Error> fatal;
     const std::uint64_t expected = source.expected_total();
     std::mutex flight_mu;
@@ -145,7 +149,9 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     };
     // What an item asks to commit once it and everything before it is durable: removals (also
     // after a failed message: they are records, not resume points), checkpoints, its ack.
-    auto commit_entries = [&](const RawMessage& m) {
+    // A rejected item (not mail) commits its checkpoints, since reading it again would reject it
+    // again, but is never acknowledged: a source must not delete what was not archived.
+    auto commit_entries = [&](const RawMessage& m, bool archived) {
         for (const auto& where : m.removals) {
             if (abort) return;
             auto ref = archive.store_removal(removal_json(where));
@@ -159,7 +165,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
         }
         if (checkpoints_blocked) return;
         for (const auto& [k, v] : m.checkpoint) archive.set_metadata(k, v);
-        if (m.ack) acks.push_back(m.ack);
+        if (m.ack && archived) acks.push_back(m.ack);
     };
 
     tbb::parallel_pipeline(
@@ -167,6 +173,13 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
         tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
                                       [&](tbb::flow_control& fc) -> Item* {
                                           if (abort) {
+                                              fc.stop();
+                                              return nullptr;
+                                          }
+                                          // The safe point of an interruption: nothing more is
+                                          // read; what is in flight is archived and committed.
+                                          if (options.stop && options.stop->load()) {
+                                              summary_interrupted = true;
                                               fc.stop();
                                               return nullptr;
                                           }
@@ -197,7 +210,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_in_order,
                                            [&](Item* item) {
-                                               if (item->raw.checkpoint_only) return item;
+                                               if (item->raw.checkpoint_only || !item->rejected.empty()) return item;
                                                if (auto d = archive.find_duplicate(item->key)) {
                                                    item->docno = *d;
                                                    item->duplicate = true;
@@ -215,7 +228,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
             tbb::make_filter<Item*, Item*>(
                 tbb::filter_mode::serial_in_order,
                 [&](Item* item) {
-                    if (item->error || item->raw.checkpoint_only) return item;
+                    if (item->error || item->raw.checkpoint_only || !item->rejected.empty()) return item;
                     std::string meta = location_json(item->raw);
                     if (item->duplicate) {
                         auto ref = archive.store_location(item->docno, item->sha, meta);
@@ -248,7 +261,12 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     summary.bytes += item->raw.bytes.size();
                 }
                 if (!message) {
-                    commit_entries(item->raw);  // checkpoint entries only: nothing to count
+                    commit_entries(item->raw, true);  // checkpoint entries only: nothing to count
+                } else if (!item->rejected.empty()) {
+                    ++summary.rejected;
+                    note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
+                               " message " + item->raw.where.server_id + ": not mail, not archived: " + item->rejected);
+                    commit_entries(item->raw, false);
                 } else if (item->error) {
                     ++summary.failed;
                     note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
@@ -262,7 +280,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     if (item->duplicate) ++summary.duplicates;
                     else ++summary.added;
                     if (item->broken) ++summary.broken;
-                    commit_entries(item->raw);
+                    commit_entries(item->raw, true);
                     ++since_commit;
                     bytes_since_commit += item->raw.bytes.size();
                 }
@@ -291,6 +309,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
             fatal = r.error();
         }
     }
+    summary.interrupted = summary_interrupted;
     source.finish();
     const auto& rep = source.report();
     summary.failed += rep.failed;

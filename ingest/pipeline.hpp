@@ -1,5 +1,6 @@
 #pragma once
 // The import pipeline: read -> hash/dedupe -> parse/build -> store -> index -> commit.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,6 +19,9 @@ struct PipelineOptions {
     std::size_t commit_bytes = 64ull << 20;    // or raw bytes per commit
     unsigned threads = 0;                      // 0: all cores
     index::ParseLimits limits;
+    // Set (e.g. by a SIGINT handler) to stop reading: what was read is archived and committed,
+    // then the run ends with ImportSummary::interrupted.
+    const std::atomic<bool>* stop = nullptr;
 };
 
 struct ImportSummary {
@@ -26,8 +30,10 @@ struct ImportSummary {
     std::uint64_t duplicates = 0;  // already archived (location recorded)
     std::uint64_t broken = 0;      // archived with parse defects
     std::uint64_t failed = 0;      // could not be archived
+    std::uint64_t rejected = 0;    // not mail (index::not_mail_reason): not archived, reason in errors
     std::uint64_t bytes = 0;       // raw bytes read
     double seconds = 0;
+    bool interrupted = false;      // stopped early through PipelineOptions::stop
     std::vector<std::string> errors;
 };
 

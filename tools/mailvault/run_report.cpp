@@ -54,7 +54,10 @@ std::string summary_line(const std::string& label, const ingest::ImportSummary& 
                   label.c_str(), static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.duplicates),
                   static_cast<unsigned long long>(s.broken), static_cast<unsigned long long>(s.failed),
                   human_bytes(s.bytes).c_str(), s.seconds, rate);
-    return buf;
+    std::string line = buf;
+    if (s.rejected) line += ", " + std::to_string(s.rejected) + " rejected (not mail)";
+    if (s.interrupted) line += ", interrupted";
+    return line;
 }
 
 void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
@@ -66,6 +69,7 @@ void record_last_sync(index::Archive& archive, const std::string& source, const 
                      {"duplicates", s.duplicates},
                      {"broken", s.broken},
                      {"failed", s.failed},
+                     {"rejected", s.rejected},
                      {"bytes", s.bytes},
                      {"seconds", s.seconds}};
     nlohmann::json errs = nlohmann::json::array();
