@@ -1,5 +1,6 @@
 #pragma once
 // What MIME parsing extracts from one message, all text as UTF-8.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,9 +28,15 @@ struct ParsedMessage {
     bool broken = false;       // could not be parsed as MIME; fields are best effort
 };
 
+// What parsing reads of one message, so that memory stays bounded whatever its size (README
+// "Bounds"). The original is always stored whole; only what is indexed is cut.
 struct ParseLimits {
     std::size_t max_body_text = 4 << 20;        // indexed text per message
     std::size_t max_attachment_text = 1 << 20;  // indexed text from attachments
+    std::size_t max_html = 1 << 20;             // HTML bytes of one part reduced to text (a tree per byte)
+    std::size_t max_header_field = 64 << 10;    // bytes of one top-level header field given to GMime
+    std::size_t max_header_block = 1 << 20;     // bytes of the top-level header block given to GMime
+    std::size_t max_attachments = 1000;         // attachments listed and indexed by name per message
     int max_depth = 32;                         // nesting of multiparts and message/rfc822
 };
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -44,6 +46,81 @@ GMimeParserOptions* parser_options() {
 
 std::string safe(const char* s) { return s ? text::valid_utf8(s) : std::string{}; }
 
+// A GMime stream over bytes the caller keeps alive: GMime's own memory stream would copy them
+// (a 2 GB message twice in memory). The GByteArray only points at the bytes: the stream does
+// not own it, GMime only reads through it, and it is emptied before it is freed.
+class BorrowedStream {
+  public:
+    explicit BorrowedStream(std::string_view bytes) : array_(g_byte_array_new()) {
+        array_->data = reinterpret_cast<guint8*>(const_cast<char*>(bytes.data()));
+        array_->len = static_cast<guint>(bytes.size());  // callers keep it below 4 GiB
+        stream_ = g_mime_stream_mem_new_with_byte_array(array_);
+        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream_), FALSE);
+    }
+    ~BorrowedStream() {
+        g_object_unref(stream_);
+        array_->data = nullptr;
+        array_->len = 0;
+        g_byte_array_free(array_, TRUE);
+    }
+    BorrowedStream(const BorrowedStream&) = delete;
+    BorrowedStream& operator=(const BorrowedStream&) = delete;
+    GMimeStream* get() const { return stream_; }
+
+  private:
+    GByteArray* array_;
+    GMimeStream* stream_;
+};
+
+bool only_crs(std::string_view line) { return line.find_first_not_of('\r') == std::string_view::npos; }
+
+// The top-level header block rewritten within the limits (each field cut to max_header_field
+// bytes, fields past max_header_block bytes dropped), or "" when it already is within them.
+// `body_at` is where the rest of the message (from the empty line on) starts.
+std::string bounded_header(std::string_view raw, const ParseLimits& limits, std::size_t& body_at,
+                           std::vector<std::string>& defects) {
+    struct Field {
+        std::size_t begin, end;
+    };
+    std::vector<Field> fields;
+    bool over = false;
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+        std::size_t eol = raw.find('\n', pos);
+        std::size_t next = eol == std::string_view::npos ? raw.size() : eol + 1;
+        if (only_crs(raw.substr(pos, next - pos - (eol == std::string_view::npos ? 0 : 1)))) break;
+        while (next < raw.size() && (raw[next] == ' ' || raw[next] == '\t')) {
+            std::size_t e2 = raw.find('\n', next);
+            next = e2 == std::string_view::npos ? raw.size() : e2 + 1;
+        }
+        fields.push_back({pos, next});
+        over = over || next - pos > limits.max_header_field || next > limits.max_header_block;
+        pos = next;
+    }
+    body_at = pos;
+    if (!over) return {};
+    std::string out;
+    std::size_t cut = 0, dropped = 0;
+    for (const auto& f : fields) {
+        std::string_view text = raw.substr(f.begin, f.end - f.begin);
+        if (text.size() > limits.max_header_field) {
+            text = text.substr(0, limits.max_header_field);
+            ++cut;
+        }
+        if (out.size() + text.size() + 1 > limits.max_header_block) {
+            ++dropped;
+            continue;
+        }
+        out.append(text);
+        if (out.back() != '\n') out.push_back('\n');
+    }
+    if (cut) defects.push_back(std::to_string(cut) + " header field(s) longer than " + std::to_string(limits.max_header_field) +
+                               " bytes: indexed in part");
+    if (dropped) defects.push_back(std::to_string(dropped) + " header field(s) past " +
+                                   std::to_string(limits.max_header_block) + " bytes of headers: not indexed");
+    return out;
+}
+
 void append_capped(std::string& into, std::string_view text, std::size_t cap) {
     if (into.size() >= cap) return;
     if (!into.empty()) into.push_back('\n');
@@ -75,16 +152,46 @@ void collect_addresses(InternetAddressList* list, std::vector<std::string>& disp
     }
 }
 
-// Decoded (transfer encoding and charset) text of a leaf part, as UTF-8.
-std::string part_text(GMimePart* part, std::uint64_t* decoded_size, std::size_t cap) {
+// The first `cap` bytes of a part's content with its transfer encoding undone, read in chunks so
+// that a huge part is never decoded into memory whole. With `decoded_size`, the rest is read
+// through (and dropped) to count the whole decoded size.
+std::string decoded_content(GMimePart* part, std::size_t cap, std::uint64_t* decoded_size) {
     GMimeDataWrapper* content = g_mime_part_get_content(part);
     if (!content) return {};
-    gobj_ptr<GMimeStream> mem(g_mime_stream_mem_new());
-    g_mime_data_wrapper_write_to_stream(content, mem.get());
-    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
-    std::string_view raw(reinterpret_cast<const char*>(bytes->data), bytes->len);
-    if (decoded_size) *decoded_size = raw.size();
-    if (raw.size() > cap) raw = raw.substr(0, cap);
+    GMimeStream* source = g_mime_data_wrapper_get_stream(content);
+    if (!source) return {};
+    g_mime_stream_reset(source);
+    gobj_ptr<GMimeStream> filtered(g_mime_stream_filter_new(source));
+    GMimeContentEncoding encoding = g_mime_data_wrapper_get_encoding(content);
+    if (encoding == GMIME_CONTENT_ENCODING_BASE64 || encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+        encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
+        gobj_ptr<GMimeFilter> decoder(g_mime_filter_basic_new(encoding, FALSE));
+        g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), decoder.get());
+    }
+    std::string out;
+    std::uint64_t total = 0;
+    std::vector<char> buf(64 << 10);
+    for (int idle = 0; idle < 64;) {
+        ssize_t n = g_mime_stream_read(filtered.get(), buf.data(), buf.size());
+        if (n < 0) break;
+        if (n == 0) {
+            if (g_mime_stream_eos(filtered.get())) break;
+            ++idle;
+            continue;
+        }
+        total += static_cast<std::uint64_t>(n);
+        if (out.size() < cap) out.append(buf.data(), std::min(static_cast<std::size_t>(n), cap - out.size()));
+        else if (!decoded_size) break;
+    }
+    if (decoded_size) *decoded_size = total;
+    return out;
+}
+
+// Decoded (transfer encoding and charset) text of a leaf part, as UTF-8: at most `cap` bytes of
+// the decoded content are read.
+std::string part_text(GMimePart* part, std::uint64_t* decoded_size, std::size_t cap) {
+    const std::string decoded = decoded_content(part, cap, decoded_size);
+    std::string_view raw(decoded);
     if (raw.empty()) return {};
     const char* charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
     if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
@@ -142,15 +249,23 @@ std::uint64_t decoded_size(GMimePart* part) {
 
 // Indexes one message's leaves: body text, attachments, text of text-like attachments.
 void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
+    std::size_t unlisted = 0;
+    auto html_cap = [&](const MimeLeaf& leaf) {
+        return leaf.type == "text/html" ? limits.max_html : std::numeric_limits<std::size_t>::max();
+    };
     walk_leaves(
         root, limits,
         [&](const MimeLeaf& leaf) {
+            if (leaf.attachment && out.attachments.size() >= limits.max_attachments) {
+                ++unlisted;
+                return;
+            }
             if (leaf.attachment) {
                 Attachment a;
                 a.filename = leaf.filename;
                 a.content_type = leaf.type;
                 if (is_text_like(leaf.type)) {
-                    std::string t = part_text(leaf.part, &a.size, limits.max_attachment_text);
+                    std::string t = part_text(leaf.part, &a.size, std::min(limits.max_attachment_text, html_cap(leaf)));
                     if (leaf.type == "text/html") t = html_to_text(t);
                     append_capped(out.attachment_text, t, limits.max_attachment_text);
                 } else {
@@ -159,15 +274,20 @@ void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
                 out.attachments.push_back(std::move(a));
                 return;
             }
-            std::string t = part_text(leaf.part, nullptr, limits.max_body_text);
+            if (out.body_text.size() >= limits.max_body_text) return;  // full: nothing more is read
+            std::string t = part_text(leaf.part, nullptr, std::min(limits.max_body_text, html_cap(leaf)));
             if (leaf.type == "text/html") t = html_to_text(t);
             append_capped(out.body_text, t, limits.max_body_text);
         },
         [&](GMimeMessage* inner) {
             // Headers of attached messages are searchable text too.
-            if (const char* s = g_mime_message_get_subject(inner)) append_capped(out.body_text, safe(s), limits.max_body_text);
+            if (const char* s = g_mime_message_get_subject(inner))
+                append_capped(out.body_text, std::string_view(s).substr(0, limits.max_header_field), limits.max_body_text);
         },
         &out.defects);
+    if (unlisted)
+        out.defects.push_back(std::to_string(unlisted) + " attachment(s) past the first " +
+                              std::to_string(limits.max_attachments) + ": not listed");
 }
 
 std::int64_t newest_received(GMimeObject* msg) {
@@ -195,7 +315,7 @@ void parse_broken(std::string_view raw, ParsedMessage& out, const ParseLimits& l
     out.broken = true;
     std::size_t end = raw.find("\n\n");
     std::size_t body = end == std::string_view::npos ? 0 : end + 2;
-    append_capped(out.body_text, text::valid_utf8(raw.substr(body)), limits.max_body_text);
+    append_capped(out.body_text, text::valid_utf8(raw.substr(body, limits.max_body_text)), limits.max_body_text);
 }
 
 void gumbo_text(const GumboNode* node, std::string& out) {
@@ -301,7 +421,25 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
     init_mime();
     if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
     ParsedMessage out;
-    gobj_ptr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    if (raw.size() > G_MAXUINT) {  // the most a GMime memory stream holds; the original is kept whole
+        raw = raw.substr(0, G_MAXUINT);
+        out.defects.push_back("larger than 4 GiB: the rest is not indexed");
+    }
+    // GMime gets the message without copies, huge header fields cut (see bounded_header).
+    std::size_t body_at = 0;
+    const std::string header = bounded_header(raw, limits, body_at, out.defects);
+    std::optional<BorrowedStream> whole, header_part, body_part;
+    gobj_ptr<GMimeStream> stream;
+    if (header.empty()) {
+        whole.emplace(raw);
+        stream.reset(GMIME_STREAM(g_object_ref(whole->get())));
+    } else {
+        header_part.emplace(header);
+        body_part.emplace(raw.substr(body_at));
+        stream.reset(g_mime_stream_cat_new());
+        g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream.get()), header_part->get());
+        g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream.get()), body_part->get());
+    }
     gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     gobj_ptr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), parser_options()));
