@@ -4,6 +4,7 @@
 #include "ingest/local/local_source.hpp"
 #include "ingest/pipeline.hpp"
 #include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/interrupt.hpp"
 #include "tools/mailvault/run_report.hpp"
 
 namespace mv::cli {
@@ -33,13 +34,20 @@ void register_import(CLI::App& app, Context& ctx) {
             if (!archive) return code;
             ingest::PipelineOptions po;
             po.threads = args->threads;
+            InterruptGuard interrupt(ctx.quiet);
+            po.stop = interrupt.flag();
             auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, "import"));
-            if (!summary) return report(summary.error());
+            if (!summary) return interrupt.interrupted() ? k_interrupted : report(summary.error());
             for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
-            std::string result = summary->failed ? "partial" : "ok";
+            std::string result = summary->interrupted ? "interrupted" : summary->failed ? "partial" : "ok";
             record_last_sync(*archive, "import", result, *summary);
-            maybe_compact(ctx, *archive, summary->added);
+            if (!summary->interrupted) maybe_compact(ctx, *archive, summary->added);
             if (!ctx.quiet) std::cerr << summary_line("import", *summary) << "\n";
+            if (summary->interrupted) {
+                // Printed even with --quiet: the run did not do all it was asked to.
+                std::cerr << "mailvault: import interrupted; what was read is archived, run it again to continue\n";
+                return k_interrupted;
+            }
             if (summary->failed && summary->added + summary->duplicates == 0) return k_nothing;
             return summary->failed ? k_partial : k_ok;
         };

@@ -4,6 +4,7 @@
 #include "ingest/pipeline.hpp"
 #include "ingest/source.hpp"
 #include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/interrupt.hpp"
 #include "tools/mailvault/run_report.hpp"
 
 namespace mv::cli {
@@ -30,7 +31,9 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     if (!archive) return code;
     int ok_sources = 0, failed_sources = 0, partial_sources = 0;
     std::uint64_t added_total = 0;
+    InterruptGuard interrupt(ctx.quiet);
     for (const SourceConfig* sc : chosen) {
+        if (interrupt.interrupted()) break;  // sources not started are left for the next sync
         auto source = ingest::make_source(*sc, *archive);
         if (!source) {
             std::cerr << "mailvault: " << source.error().message << "\n";
@@ -42,6 +45,7 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
             continue;
         }
         ingest::PipelineOptions po;
+        po.stop = interrupt.flag();
         auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, sc->name));
         if (!summary) {
             std::cerr << "mailvault: " << sc->name << ": " << summary.error().message << "\n";
@@ -54,12 +58,18 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
         for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
         const bool unreachable = (*source)->report().unreachable;
         std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
+        if (summary->interrupted) result = "interrupted";
         record_last_sync(*archive, sc->name, result, *summary);
         added_total += summary->added;
         if (!ctx.quiet) std::cerr << summary_line(sc->name, *summary) << "\n";
-        if (result == "failed") ++failed_sources;
+        if (result == "interrupted") ++partial_sources;
+        else if (result == "failed") ++failed_sources;
         else if (result == "partial") ++partial_sources;
         else ++ok_sources;
+    }
+    if (interrupt.interrupted()) {
+        std::cerr << "mailvault: sync interrupted; what was read is archived, the next sync continues\n";
+        return k_interrupted;
     }
     maybe_compact(ctx, *archive, added_total);
     if (failed_sources == static_cast<int>(chosen.size())) return k_nothing;
