@@ -146,6 +146,9 @@ Result<Config> load_config(const std::filesystem::path& file) {
             u.password_hash = (*t)["password_hash"].value_or(std::string{});
             if (auto* mb = (*t)["mailboxes"].as_array())
                 for (const auto& e : *mb) u.mailboxes.push_back(e.value_or(std::string{}));
+            u.role = (*t)["role"].value_or(u.role);
+            if (u.role != "user" && u.role != "auditor" && u.role != "admin")
+                return fail(Error::Kind::usage, file.string() + ": users." + u.name + ".role: use user, auditor or admin");
             c.users.push_back(std::move(u));
         }
     }
@@ -153,6 +156,16 @@ Result<Config> load_config(const std::filesystem::path& file) {
         c.serve_listen = (*s)["listen"].value_or(c.serve_listen);
         c.serve_cert = (*s)["cert"].value_or(std::string{});
         c.serve_key = (*s)["key"].value_or(std::string{});
+        c.serve_session_idle = (*s)["session_idle"].value_or(c.serve_session_idle);
+        c.serve_session_max = (*s)["session_max"].value_or(c.serve_session_max);
+        c.serve_threads = (*s)["threads"].value_or(c.serve_threads);
+        c.serve_request_timeout = (*s)["request_timeout"].value_or(c.serve_request_timeout);
+        c.serve_idle_timeout = (*s)["idle_timeout"].value_or(c.serve_idle_timeout);
+        c.serve_per_ip_connections = (*s)["per_ip_connections"].value_or(c.serve_per_ip_connections);
+        if (c.serve_per_ip_connections < 1 || c.serve_per_ip_connections > 10000)
+            return fail(Error::Kind::usage, file.string() + ": serve.per_ip_connections: use 1 to 10000");
+        if (c.serve_threads < 1 || c.serve_threads > 256)
+            return fail(Error::Kind::usage, file.string() + ": serve.threads: use 1 to 256");
     }
     return c;
 }

@@ -30,6 +30,7 @@ struct UserConfig {
     std::string name;
     std::string password_hash;
     std::vector<std::string> mailboxes;
+    std::string role = "user";  // user | auditor | admin
 };
 
 struct Config {
@@ -44,6 +45,12 @@ struct Config {
     std::vector<UserConfig> users;
     std::string serve_listen = "127.0.0.1:8025";
     std::string serve_cert, serve_key;
+    std::string serve_session_idle = "30m";  // [serve] session_idle: a session unused this long ends
+    std::string serve_session_max = "12h";   // [serve] session_max: and any session after this long
+    long serve_threads = 4;                  // [serve] threads: worker threads (one database each)
+    std::string serve_request_timeout = "10s";  // [serve] request_timeout: a request must arrive within
+    std::string serve_idle_timeout = "30s";     // [serve] idle_timeout: a silent connection is closed
+    long serve_per_ip_connections = 16;         // [serve] per_ip_connections
 
     const SourceConfig* source(const std::string& name) const;
 };

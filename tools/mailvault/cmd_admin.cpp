@@ -6,6 +6,10 @@
 
 namespace mv::cli {
 
+// The web side's commands (cmd_serve.cpp, cmd_web_admin.cpp), registered with the admin ones.
+void register_serve(CLI::App& app, Context& ctx);
+void register_web_admin(CLI::App& app, Context& ctx);
+
 void register_admin(CLI::App& app, Context& ctx) {
     auto* reindex = app.add_subcommand("reindex", "rebuild the index from the stored originals (docnos kept)");
     reindex->callback([&ctx] {
@@ -21,7 +25,9 @@ void register_admin(CLI::App& app, Context& ctx) {
             return r->damaged ? k_partial : k_ok;
         };
     });
-    for (const char* name : {"serve", "mail-test", "passwd"}) {
+    register_serve(app, ctx);
+    register_web_admin(app, ctx);
+    for (const char* name : {"mail-test"}) {
         auto* cmd = app.add_subcommand(name, std::string(name) + " (not available in this version)");
         cmd->allow_extras();
         std::string n = name;

@@ -1,0 +1,72 @@
+#include "query/html_part.hpp"
+
+#include <gmime/gmime.h>
+
+#include <memory>
+
+#include "index/mime/parser.hpp"
+
+namespace mv::query {
+namespace {
+
+struct GObjUnref {
+    void operator()(void* p) const {
+        if (p) g_object_unref(p);
+    }
+};
+template <typename T>
+using gobj = std::unique_ptr<T, GObjUnref>;
+
+struct Parsed {
+    gobj<GMimeStream> stream;
+    gobj<GMimeParser> parser;
+    gobj<GMimeMessage> msg;
+};
+
+Parsed parse(std::string_view raw) {
+    Parsed p;
+    p.stream.reset(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    p.parser.reset(g_mime_parser_new_with_stream(p.stream.get()));
+    p.msg.reset(g_mime_parser_construct_message(p.parser.get(), nullptr));
+    return p;
+}
+
+std::string decoded(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return {};
+    gobj<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(content, mem.get());
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+}  // namespace
+
+std::optional<std::string> html_body(std::string_view raw) {
+    Parsed p = parse(raw);
+    if (!p.msg) return std::nullopt;
+    std::optional<std::string> out;
+    index::walk_leaves(g_mime_message_get_mime_part(p.msg.get()), index::ParseLimits{}, [&](const index::MimeLeaf& leaf) {
+        if (out || leaf.attachment || leaf.type != "text/html" || !GMIME_IS_TEXT_PART(leaf.part)) return;
+        char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(leaf.part));  // charset converted to UTF-8
+        out = text ? std::string(text) : std::string();
+        g_free(text);
+    });
+    return out;
+}
+
+Result<CidPart> cid_part(std::string_view raw, std::string_view cid) {
+    Parsed p = parse(raw);
+    if (!p.msg) return fail(Error::Kind::not_found, "no such part");
+    std::optional<CidPart> out;
+    index::walk_leaves(g_mime_message_get_mime_part(p.msg.get()), index::ParseLimits{}, [&](const index::MimeLeaf& leaf) {
+        if (out) return;
+        const char* id = g_mime_object_get_content_id(GMIME_OBJECT(leaf.part));
+        if (!id || std::string_view(id) != cid) return;
+        out = CidPart{leaf.type, decoded(leaf.part)};
+    });
+    if (!out) return fail(Error::Kind::not_found, "no such part");
+    return std::move(*out);
+}
+
+}  // namespace mv::query

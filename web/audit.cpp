@@ -1,0 +1,133 @@
+#include "web/audit.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include "index/util/iso_date.hpp"
+#include "web/auth.hpp"
+
+namespace mv::web {
+namespace {
+const std::string k_genesis(64, '0');
+
+std::int64_t parse_iso(const std::string& s) {
+    std::tm tm{};
+    if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+}  // namespace
+
+std::filesystem::path audit_path(const std::filesystem::path& archive_dir) { return archive_dir / "audit" / "audit.log"; }
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& archive_dir) {
+    init_crypto();
+    const auto path = audit_path(archive_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return fail(Error::Kind::io, "audit log: " + path.parent_path().string() + ": " + ec.message());
+    ::chmod(path.parent_path().c_str(), 0700);
+    std::unique_ptr<AuditLog> log(new AuditLog);
+    // The previous line's hash: read the tail of the file (the chain goes on from it).
+    log->prev_ = k_genesis;
+    {
+        std::ifstream in(path, std::ios::binary);
+        if (in) {
+            in.seekg(0, std::ios::end);
+            const std::streamoff size = in.tellg();
+            const std::streamoff tail = std::min<std::streamoff>(size, 1 << 20);
+            std::string buf(static_cast<std::size_t>(tail), '\0');
+            in.seekg(size - tail);
+            in.read(buf.data(), tail);
+            while (!buf.empty() && buf.back() == '\n') buf.pop_back();
+            if (!buf.empty()) {
+                auto nl = buf.rfind('\n');
+                log->prev_ = sha256_hex(nl == std::string::npos ? buf : buf.substr(nl + 1));
+            }
+        }
+    }
+    log->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (log->fd_ < 0) return fail(Error::Kind::io, "audit log: " + path.string() + ": " + std::strerror(errno));
+    return log;
+}
+
+AuditLog::~AuditLog() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> AuditLog::append(const std::string& action, const std::string& user, const std::string& client,
+                              const nlohmann::ordered_json& fields) {
+    nlohmann::ordered_json j;
+    j["time"] = index::iso_date(static_cast<std::int64_t>(std::time(nullptr)));
+    j["action"] = action;
+    j["user"] = user;
+    j["client"] = client;
+    for (const auto& [k, v] : fields.items()) j[k] = v;
+    std::uint64_t mine = 0;
+    {
+        std::lock_guard lock(mu_);
+        j["prev"] = prev_;
+        std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        std::string out = line + "\n";
+        std::size_t done = 0;
+        while (done < out.size()) {
+            ssize_t n = ::write(fd_, out.data() + done, out.size() - done);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return fail(Error::Kind::io, std::string("audit log: write: ") + std::strerror(errno));
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        prev_ = sha256_hex(line);
+        mine = ++written_;
+    }
+    // Group commit: whoever syncs makes every line written so far durable, so concurrent
+    // requests share one fdatasync instead of queueing one each.
+    std::lock_guard sync(sync_mu_);
+    if (synced_ >= mine) return ok();
+    std::uint64_t upto;
+    {
+        std::lock_guard lock(mu_);
+        upto = written_;
+    }
+    if (::fdatasync(fd_) != 0) return fail(Error::Kind::io, std::string("audit log: fsync: ") + std::strerror(errno));
+    synced_ = upto;
+    return ok();
+}
+
+Result<AuditRead> read_audit(const std::filesystem::path& archive_dir) {
+    init_crypto();
+    const auto path = audit_path(archive_dir);
+    AuditRead out;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (!std::filesystem::exists(path)) return out;
+        return fail(Error::Kind::io, "audit log: cannot read " + path.string());
+    }
+    std::string line, prev = k_genesis;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.empty()) continue;
+        AuditRecord r;
+        r.line = n;
+        r.json = nlohmann::ordered_json::parse(line, nullptr, false);
+        if (r.json.is_discarded() || !r.json.is_object()) {
+            if (!out.broken_at) out.broken_at = n;
+            prev = sha256_hex(line);
+            continue;
+        }
+        if (!out.broken_at && r.json.value("prev", std::string{}) != prev) out.broken_at = n;
+        r.time = parse_iso(r.json.value("time", std::string{}));
+        prev = sha256_hex(line);
+        out.records.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace mv::web
