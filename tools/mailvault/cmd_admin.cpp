@@ -3,6 +3,7 @@
 
 #include "index/reindex.hpp"
 #include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/mail.hpp"
 
 namespace mv::cli {
 
@@ -21,7 +22,8 @@ void register_admin(CLI::App& app, Context& ctx) {
             return r->damaged ? k_partial : k_ok;
         };
     });
-    for (const char* name : {"serve", "mail-test", "passwd"}) {
+    register_mail_test(app, ctx);  // cmd_mailtest.cpp
+    for (const char* name : {"serve", "passwd"}) {
         auto* cmd = app.add_subcommand(name, std::string(name) + " (not available in this version)");
         cmd->allow_extras();
         std::string n = name;
