@@ -8,6 +8,7 @@
 // per-mailbox rate window and concurrency limits (429 + Retry-After), injected faults.
 // Test hooks: GET /_stats, GET /_dump, POST /_control/{add,remove,expire-deltas,revoke-tokens,deny,reset-stats}.
 #include <httplib.h>
+#include <openssl/sha.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -56,6 +57,7 @@ struct Options {
     std::string client_id = "11111111-2222-3333-4444-555555555555";
     std::string client_secret = "s3cret-value";
     long token_lifetime = 3599;
+    std::string delegated_token_prefix;  // delegated access tokens are PREFIX+user (test Dovecot: "token-")
     int latency_ms = 0;
     int concurrency = 0;       // per mailbox, 0: unlimited
     long rate_limit = 0;       // requests per window per mailbox, 0: unlimited
@@ -534,6 +536,8 @@ std::vector<std::string> split_path(const std::string& p) {
     return out;
 }
 
+std::vector<std::string> split_list(const std::string& s, char sep);
+
 // ---------------------------------------------------------------- auth
 bool check_bearer(const httplib::Request& req, httplib::Response& res) {
     std::string auth = req.get_header_value("Authorization");
@@ -569,11 +573,15 @@ void token_error(httplib::Response& res, int status, const std::string& error, l
     send_json(res, status, j);
 }
 
+void token_device_code(httplib::Response& res, const std::string& tenant, const httplib::Params& form);
+void token_refresh(httplib::Response& res, const std::string& tenant, const httplib::Params& form);
+void token_auth_code(httplib::Response& res, const std::string& tenant, const httplib::Params& form);
+
 void handle_token(const httplib::Request& req, httplib::Response& res) {
     stats.requests++;
     stats.token_requests++;
     std::string tenant = req.matches[1];
-    if (lower(tenant) != lower(opt.tenant)) {
+    if (lower(tenant) != lower(opt.tenant) && tenant != "organizations" && tenant != "common") {
         token_error(res, 400, "invalid_request", 90002,
                     "Tenant '" + tenant + "' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.");
         return;
@@ -584,6 +592,9 @@ void handle_token(const httplib::Request& req, httplib::Response& res) {
         auto it = form.find(k);
         return it == form.end() ? std::string() : it->second;
     };
+    if (get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code") return token_device_code(res, tenant, form);
+    if (get("grant_type") == "refresh_token") return token_refresh(res, tenant, form);
+    if (get("grant_type") == "authorization_code") return token_auth_code(res, tenant, form);
     if (get("grant_type") != "client_credentials") {
         token_error(res, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
         return;
@@ -616,6 +627,339 @@ void handle_token(const httplib::Request& req, httplib::Response& res) {
         tokens[tok] = Clock::now() + std::chrono::seconds(opt.token_lifetime);
     }
     send_json(res, 200, {{"token_type", "Bearer"}, {"expires_in", opt.token_lifetime}, {"ext_expires_in", opt.token_lifetime}, {"access_token", tok}});
+}
+
+// ---------------------------------------------------------------- delegated flows
+// Device code (scripted poll outcomes), authorization code + PKCE, refresh with rotation,
+// revocation and expiry of refresh tokens, introspection of the access tokens issued.
+struct DelegatedToken {
+    std::string user, scope;
+    Clock::time_point expires;
+};
+struct RefreshGrant {
+    std::string user, scope, client_id;
+};
+struct DeviceGrant {
+    std::string user_code, scope, client_id;
+    Clock::time_point expires;
+    bool used = false;
+};
+struct AuthCode {
+    std::string user, scope, client_id, redirect_uri, challenge, method;
+    Clock::time_point expires;
+};
+std::mutex deleg_mu;
+std::unordered_map<std::string, DelegatedToken> delegated_tokens;  // access token -> who
+std::unordered_map<std::string, RefreshGrant> refresh_grants;      // valid refresh tokens
+std::set<std::string> expired_refresh;                             // expired by /_control/expire-refresh-tokens
+std::unordered_map<std::string, DeviceGrant> device_grants;        // device_code -> grant
+std::unordered_map<std::string, AuthCode> auth_codes;
+std::deque<std::string> device_script;  // outcomes of the next polls: pending slow_down approve decline expire bad_code
+std::string sign_in_user;               // who approves device codes and authorize requests
+long device_interval = 5;
+long device_expires_in = 900;
+std::atomic<long> delegated_counter{0};
+struct DelegatedStats {
+    std::atomic<long> devicecode{0}, device_polls{0}, refreshes{0}, rotations{0}, auth_codes_redeemed{0}, invalid_grants{0};
+} dstats;
+
+std::string random_token(const std::string& prefix) {
+    static std::mutex mu;
+    static std::mt19937_64 rng(std::random_device{}());
+    std::lock_guard lk(mu);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()), static_cast<unsigned long long>(rng()));
+    return prefix + std::to_string(++delegated_counter) + "." + buf;
+}
+
+std::string s256(const std::string& verifier) {
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(verifier.data()), verifier.size(), d);
+    return b64url(std::string(reinterpret_cast<const char*>(d), sizeof d));
+}
+
+std::string id_token_for(const std::string& user) {
+    json h = {{"alg", "none"}, {"typ", "JWT"}};
+    json p = {{"aud", opt.client_id}, {"iss", "https://login.microsoftonline.com/fake/v2.0"}, {"preferred_username", user},
+              {"name", user}, {"tid", opt.tenant}};
+    return b64url(h.dump()) + "." + b64url(p.dump()) + ".";
+}
+
+std::string scope_without_oidc(const std::string& scope) {
+    std::string out;
+    std::stringstream ss(scope);
+    for (std::string s; ss >> s;)
+        if (s != "openid" && s != "profile" && s != "email") out += (out.empty() ? "" : " ") + s;
+    return out;
+}
+
+// A granted sign-in: access token (for the resource scopes) and a new refresh token.
+json issue_delegated(const std::string& user, const std::string& scope, const std::string& client_id) {
+    std::string at = opt.delegated_token_prefix.empty() ? random_token("eyJ0eXAiOiJKV1Qi.deleg.") : opt.delegated_token_prefix + user;
+    std::string rt = random_token("0.AAAA-rt.");
+    {
+        std::lock_guard lk(deleg_mu);
+        delegated_tokens[at] = {user, scope, Clock::now() + std::chrono::seconds(opt.token_lifetime)};
+        refresh_grants[rt] = {user, scope, client_id};
+    }
+    std::string granted = scope_without_oidc(scope);
+    json j = {{"token_type", "Bearer"}, {"scope", granted}, {"expires_in", opt.token_lifetime},
+              {"ext_expires_in", opt.token_lifetime}, {"access_token", at}};
+    if (scope.find("offline_access") != std::string::npos) j["refresh_token"] = rt;
+    if (scope.find("openid") != std::string::npos) j["id_token"] = id_token_for(user);
+    return j;
+}
+
+// Checks client_id (and a client secret when one is sent: a public client sends none).
+bool check_client(httplib::Response& res, const std::string& tenant, const std::string& client_id, const std::string& secret) {
+    if (client_id != opt.client_id) {
+        token_error(res, 400, "unauthorized_client", 700016,
+                    "Application with identifier '" + client_id + "' was not found in the directory '" + tenant + "'.");
+        return false;
+    }
+    if (!secret.empty() && secret != opt.client_secret) {
+        token_error(res, 401, "invalid_client", 7000215, "Invalid client secret provided.");
+        return false;
+    }
+    return true;
+}
+
+void handle_devicecode(const httplib::Request& req, httplib::Response& res) {
+    stats.requests++;
+    dstats.devicecode++;
+    std::string tenant = req.matches[1];
+    if (lower(tenant) != lower(opt.tenant) && tenant != "organizations" && tenant != "common") {
+        token_error(res, 400, "invalid_request", 90002, "Tenant '" + tenant + "' not found.");
+        return;
+    }
+    httplib::Params form;
+    httplib::detail::parse_query_text(req.body, form);
+    auto get = [&](const char* k) { auto it = form.find(k); return it == form.end() ? std::string() : it->second; };
+    if (!check_client(res, tenant, get("client_id"), "")) return;
+    if (get("scope").empty()) {
+        token_error(res, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+        return;
+    }
+    std::string dc = random_token("DAQABAAEAAAD-dc.");
+    static std::atomic<long> n{0};
+    char uc[16];
+    std::snprintf(uc, sizeof uc, "FAKE%05ld", ++n);
+    {
+        std::lock_guard lk(deleg_mu);
+        device_grants[dc] = {uc, get("scope"), get("client_id"), Clock::now() + std::chrono::seconds(device_expires_in)};
+    }
+    std::string uri = base_url(req) + "/devicelogin";
+    send_json(res, 200, {{"device_code", dc}, {"user_code", uc}, {"verification_uri", uri}, {"expires_in", device_expires_in},
+                         {"interval", device_interval},
+                         {"message", std::string("To sign in, use a web browser to open the page ") + uri + " and enter the code " + uc +
+                                         " to authenticate."}});
+}
+
+void token_device_code(httplib::Response& res, const std::string& tenant, const httplib::Params& form) {
+    auto get = [&](const char* k) { auto it = form.find(k); return it == form.end() ? std::string() : it->second; };
+    dstats.device_polls++;
+    if (!check_client(res, tenant, get("client_id"), get("client_secret"))) return;
+    std::string outcome = "pending";
+    DeviceGrant g;
+    {
+        std::lock_guard lk(deleg_mu);
+        auto it = device_grants.find(get("device_code"));
+        if (it == device_grants.end() || it->second.used) {
+            token_error(res, 400, "bad_verification_code", 70019, "Verification code expired or not recognised.");
+            return;
+        }
+        if (!device_script.empty()) {
+            outcome = device_script.front();
+            device_script.pop_front();
+        }
+        if (Clock::now() >= it->second.expires) outcome = "expire";
+        if (outcome == "approve" || outcome == "expire") it->second.used = true;
+        g = it->second;
+    }
+    if (outcome == "pending")
+        token_error(res, 400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
+    else if (outcome == "slow_down")
+        token_error(res, 400, "slow_down", 70016, "Polling too fast: slow down.");
+    else if (outcome == "decline")
+        token_error(res, 400, "authorization_declined", 70000, "The user declined the sign-in.");
+    else if (outcome == "expire")
+        token_error(res, 400, "expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.");
+    else if (outcome == "bad_code")
+        token_error(res, 400, "bad_verification_code", 70019, "Verification code expired or not recognised.");
+    else
+        send_json(res, 200, issue_delegated(sign_in_user, g.scope, g.client_id));
+}
+
+void token_refresh(httplib::Response& res, const std::string& tenant, const httplib::Params& form) {
+    auto get = [&](const char* k) { auto it = form.find(k); return it == form.end() ? std::string() : it->second; };
+    dstats.refreshes++;
+    if (!check_client(res, tenant, get("client_id"), get("client_secret"))) return;
+    RefreshGrant g;
+    {
+        std::lock_guard lk(deleg_mu);
+        std::string rt = get("refresh_token");
+        if (expired_refresh.count(rt)) {
+            dstats.invalid_grants++;
+            token_error(res, 400, "invalid_grant", 700082,
+                        "The refresh token has expired due to inactivity. The token was issued on 2026-08-01 and was inactive for 90.00:00:00.");
+            return;
+        }
+        auto it = refresh_grants.find(rt);
+        if (it == refresh_grants.end()) {
+            dstats.invalid_grants++;
+            token_error(res, 400, "invalid_grant", 50173,
+                        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.");
+            return;
+        }
+        if (it->second.client_id != get("client_id")) {
+            dstats.invalid_grants++;
+            token_error(res, 400, "invalid_grant", 70000, "Provided grant is invalid or malformed.");
+            return;
+        }
+        g = it->second;
+        refresh_grants.erase(it);  // rotation: the old refresh token is spent
+    }
+    dstats.rotations++;
+    std::string scope = get("scope").empty() ? g.scope : get("scope");
+    send_json(res, 200, issue_delegated(g.user, scope, g.client_id));
+}
+
+void token_auth_code(httplib::Response& res, const std::string& tenant, const httplib::Params& form) {
+    auto get = [&](const char* k) { auto it = form.find(k); return it == form.end() ? std::string() : it->second; };
+    if (!check_client(res, tenant, get("client_id"), get("client_secret"))) return;
+    AuthCode c;
+    {
+        std::lock_guard lk(deleg_mu);
+        auto it = auth_codes.find(get("code"));
+        if (it == auth_codes.end()) {
+            dstats.invalid_grants++;
+            token_error(res, 400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+            return;
+        }
+        c = it->second;
+        auth_codes.erase(it);  // single use, whatever the outcome
+    }
+    if (Clock::now() >= c.expires) {
+        token_error(res, 400, "invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity.");
+        return;
+    }
+    if (c.client_id != get("client_id")) {
+        token_error(res, 400, "invalid_grant", 70000, "Provided grant is invalid or malformed.");
+        return;
+    }
+    if (c.redirect_uri != get("redirect_uri")) {
+        token_error(res, 400, "invalid_grant", 70000, "The reply URL does not match the one used in the authorization request.");
+        return;
+    }
+    if (!c.challenge.empty()) {
+        std::string v = get("code_verifier");
+        if (v.empty()) {
+            token_error(res, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'code_verifier'.");
+            return;
+        }
+        std::string expect = c.method == "S256" ? s256(v) : v;
+        if (expect != c.challenge) {
+            dstats.invalid_grants++;
+            token_error(res, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+            return;
+        }
+    }
+    dstats.auth_codes_redeemed++;
+    send_json(res, 200, issue_delegated(c.user, c.scope, c.client_id));
+}
+
+// The browser side of the authorization code flow: the configured user "signs in" at once and
+// is redirected back with a code (or with error=access_denied after /_control/device-script decline).
+void handle_authorize(const httplib::Request& req, httplib::Response& res) {
+    stats.requests++;
+    auto p = [&](const char* k) { return req.has_param(k) ? req.get_param_value(k) : std::string(); };
+    if (p("client_id") != opt.client_id) {
+        res.status = 400;
+        res.set_content("AADSTS700016: Application with identifier '" + p("client_id") + "' was not found.", "text/plain");
+        return;
+    }
+    if (p("response_type") != "code" || p("redirect_uri").empty()) {
+        res.status = 400;
+        res.set_content("AADSTS900144: response_type=code and redirect_uri are required.", "text/plain");
+        return;
+    }
+    std::string sep = p("redirect_uri").find('?') == std::string::npos ? "?" : "&";
+    std::string code = random_token("0.AAAA-code.");
+    {
+        std::lock_guard lk(deleg_mu);
+        if (!device_script.empty() && device_script.front() == "decline") {
+            device_script.pop_front();
+            res.set_redirect(p("redirect_uri") + sep + "error=access_denied&error_description=" +
+                                 pct("AADSTS65004: User declined to consent to access the app.") + "&state=" + pct(p("state")),
+                             302);
+            return;
+        }
+        auth_codes[code] = {sign_in_user, p("scope"), p("client_id"), p("redirect_uri"), p("code_challenge"),
+                            p("code_challenge_method").empty() ? "plain" : p("code_challenge_method"),
+                            Clock::now() + std::chrono::seconds(600)};
+    }
+    res.set_redirect(p("redirect_uri") + sep + "code=" + pct(code) + "&state=" + pct(p("state")) + "&session_state=fake", 302);
+}
+
+// What a resource server (the SMTP test server) asks: is this bearer token valid, and whose?
+void handle_introspect(const httplib::Request& req, httplib::Response& res) {
+    std::string tok = req.has_param("token") ? req.get_param_value("token") : std::string();
+    if (tok.empty()) {
+        httplib::Params form;
+        httplib::detail::parse_query_text(req.body, form);
+        if (auto it = form.find("token"); it != form.end()) tok = it->second;
+    }
+    std::lock_guard lk(deleg_mu);
+    auto it = delegated_tokens.find(tok);
+    if (it == delegated_tokens.end() || Clock::now() >= it->second.expires) {
+        send_json(res, 200, {{"active", false}});
+        return;
+    }
+    send_json(res, 200, {{"active", true}, {"username", it->second.user}, {"scope", scope_without_oidc(it->second.scope)}});
+}
+
+void install_delegated_control(httplib::Server& svr) {
+    // ?outcomes=pending,slow_down,approve&user=alice@contoso.test[&interval=1&expires_in=900]
+    svr.Post("/_control/device-script", [](const httplib::Request& req, httplib::Response& res) {
+        std::lock_guard lk(deleg_mu);
+        device_script.clear();
+        if (req.has_param("outcomes"))
+            for (auto& o : split_list(req.get_param_value("outcomes"), ',')) device_script.push_back(o);
+        if (req.has_param("user")) sign_in_user = req.get_param_value("user");
+        if (req.has_param("interval")) device_interval = std::stol(req.get_param_value("interval"));
+        if (req.has_param("expires_in")) device_expires_in = std::stol(req.get_param_value("expires_in"));
+        send_json(res, 200, {{"ok", true}});
+    });
+    svr.Post("/_control/revoke-refresh-tokens", [](const httplib::Request& req, httplib::Response& res) {
+        std::lock_guard lk(deleg_mu);
+        std::string user = req.has_param("user") ? lower(req.get_param_value("user")) : "";
+        for (auto it = refresh_grants.begin(); it != refresh_grants.end();)
+            it = user.empty() || lower(it->second.user) == user ? refresh_grants.erase(it) : std::next(it);
+        send_json(res, 200, {{"ok", true}});
+    });
+    svr.Post("/_control/expire-refresh-tokens", [](const httplib::Request&, httplib::Response& res) {
+        std::lock_guard lk(deleg_mu);
+        for (auto& [rt, g] : refresh_grants) expired_refresh.insert(rt);
+        refresh_grants.clear();
+        send_json(res, 200, {{"ok", true}});
+    });
+    svr.Post("/_control/expire-access-tokens", [](const httplib::Request&, httplib::Response& res) {
+        std::lock_guard lk(deleg_mu);
+        for (auto& [t, d] : delegated_tokens) d.expires = Clock::now();
+        send_json(res, 200, {{"ok", true}});
+    });
+    svr.Get("/_delegated", [](const httplib::Request&, httplib::Response& res) {
+        std::lock_guard lk(deleg_mu);
+        json users = json::array();
+        for (auto& [rt, g] : refresh_grants) users.push_back(g.user);
+        send_json(res, 200, {{"devicecode", dstats.devicecode.load()}, {"device_polls", dstats.device_polls.load()},
+                             {"refreshes", dstats.refreshes.load()}, {"rotations", dstats.rotations.load()},
+                             {"auth_codes_redeemed", dstats.auth_codes_redeemed.load()},
+                             {"invalid_grants", dstats.invalid_grants.load()}, {"valid_refresh_tokens", refresh_grants.size()},
+                             {"refresh_token_users", users}});
+    });
+    svr.Post("/_introspect", handle_introspect);
+    svr.Get("/_introspect", handle_introspect);
 }
 
 // ---------------------------------------------------------------- limits
@@ -1098,7 +1442,7 @@ std::vector<std::string> split_list(const std::string& s, char sep) {
 void usage() {
     std::cerr << "usage: fake-graph [--port N] [--port-file F] (--mbox F | --maildir D | --generate N)... [--limit N]\n"
                  "  [--big-message BYTES] [--mailboxes N] [--mailbox-names a@x,b@x] [--folders 'Inbox,Inbox/Sub,!Hidden,?Search']\n"
-                 "  [--tenant T] [--client-id ID] [--client-secret S] [--token-lifetime SEC]\n"
+                 "  [--tenant T] [--client-id ID] [--client-secret S] [--token-lifetime SEC] [--delegated-token-prefix P] [--sign-in-user UPN]\n"
                  "  [--latency-ms MS] [--concurrency N] [--rate-limit N] [--rate-window SEC] [--concurrency-retry-after SEC]\n"
                  "  [--storm AT:LEN:RETRY_AFTER]... [--fail-503-every N] [--fail-504-every N] [--deny UPN]... [--no-mailbox UPN]...\n"
                  "  [--delta-max-page N] [--threads N] [--quiet]\n";
@@ -1132,6 +1476,8 @@ int main(int argc, char** argv) {
         else if (a == "--client-id") opt.client_id = val();
         else if (a == "--client-secret") opt.client_secret = val();
         else if (a == "--token-lifetime") opt.token_lifetime = std::stol(val());
+        else if (a == "--delegated-token-prefix") opt.delegated_token_prefix = val();
+        else if (a == "--sign-in-user") sign_in_user = val();
         else if (a == "--latency-ms") opt.latency_ms = std::stoi(val());
         else if (a == "--concurrency") opt.concurrency = std::stoi(val());
         else if (a == "--rate-limit") opt.rate_limit = std::stol(val());
@@ -1178,6 +1524,7 @@ int main(int argc, char** argv) {
     }
     std::size_t total = 0;
     for (auto& mb : mailboxes) total += mb->messages.size();
+    if (sign_in_user.empty() && !mailboxes.empty()) sign_in_user = mailboxes[0]->upn;
 
     httplib::Server svr;
     int nthreads = opt.threads;
@@ -1189,6 +1536,9 @@ int main(int argc, char** argv) {
     svr.set_tcp_nodelay(true);
     svr.set_payload_max_length(256u << 20);
     svr.Post(R"(/([^/]+)/oauth2/v2\.0/token)", handle_token);
+    svr.Post(R"(/([^/]+)/oauth2/v2\.0/devicecode)", handle_devicecode);
+    svr.Get(R"(/([^/]+)/oauth2/v2\.0/authorize)", handle_authorize);
+    install_delegated_control(svr);
     install_control(svr);
     svr.Get(R"(/v1\.0/.*)", handle_graph);
     svr.Get(R"(/v1\.0)", handle_graph);

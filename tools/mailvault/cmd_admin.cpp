@@ -3,6 +3,7 @@
 
 #include "index/reindex.hpp"
 #include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/mail.hpp"
 
 namespace mv::cli {
 
@@ -27,14 +28,7 @@ void register_admin(CLI::App& app, Context& ctx) {
     });
     register_serve(app, ctx);
     register_web_admin(app, ctx);
-    for (const char* name : {"mail-test"}) {
-        auto* cmd = app.add_subcommand(name, std::string(name) + " (not available in this version)");
-        cmd->allow_extras();
-        std::string n = name;
-        cmd->callback([&ctx, n] {
-            ctx.run = [n]() -> int { return report(make_error(Error::Kind::usage, n + " is not available in this version")); };
-        });
-    }
+    register_mail_test(app, ctx);  // cmd_mailtest.cpp
 }
 
 }  // namespace mv::cli

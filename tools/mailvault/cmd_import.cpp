@@ -1,10 +1,12 @@
 // `mailvault import PATH... [--mailbox M] [--folder F]`
+#include <ctime>
 #include <iostream>
 
 #include "ingest/local/local_source.hpp"
 #include "ingest/pipeline.hpp"
 #include "tools/mailvault/cli.hpp"
 #include "tools/mailvault/interrupt.hpp"
+#include "tools/mailvault/mail.hpp"
 #include "tools/mailvault/run_report.hpp"
 
 namespace mv::cli {
@@ -14,6 +16,7 @@ void register_import(CLI::App& app, Context& ctx) {
         std::vector<std::string> paths;
         std::string mailbox, folder;
         unsigned threads = 0;
+        bool report = false;  // mail the run report (smtp.report_recipients)
     };
     auto args = std::make_shared<Args>();
     auto* cmd = app.add_subcommand("import", "import Maildir trees, mbox files (.gz/.zst), .eml files or directories");
@@ -21,6 +24,7 @@ void register_import(CLI::App& app, Context& ctx) {
     cmd->add_option("--mailbox", args->mailbox, "mailbox label (default: from the path)");
     cmd->add_option("--folder", args->folder, "folder label (default: from the path)");
     cmd->add_option("--threads", args->threads, "worker threads (default: all cores)");
+    cmd->add_flag("--report", args->report, "mail the run report to smtp.report_recipients");
     cmd->callback([&ctx, args] {
         ctx.run = [&ctx, args]() -> int {
             std::vector<std::filesystem::path> paths(args->paths.begin(), args->paths.end());
@@ -48,8 +52,12 @@ void register_import(CLI::App& app, Context& ctx) {
                 std::cerr << "mailvault: import interrupted; what was read is archived, run it again to continue\n";
                 return k_interrupted;
             }
-            if (summary->failed && summary->added + summary->duplicates == 0) return k_nothing;
-            return summary->failed ? k_partial : k_ok;
+            int exit = summary->failed && summary->added + summary->duplicates == 0 ? k_nothing : summary->failed ? k_partial : k_ok;
+            if (args->report)
+                send_run_report(ctx, RunReport{"import", ctx.archive_dir.string(), static_cast<std::int64_t>(std::time(nullptr) - summary->seconds),
+                                               {SourceRun{"import", exit == k_nothing ? "failed" : result, *summary, {}}},
+                                               archive->document_count(), exit});
+            return exit;
         };
     });
 }

@@ -1,10 +1,14 @@
 // `mailvault sync [SOURCE...]`, `check SOURCE`, `connect SOURCE`.
 #include <iostream>
 
+#include <ctime>
+
+#include "ingest/oauth/delegated.hpp"
 #include "ingest/pipeline.hpp"
 #include "ingest/source.hpp"
 #include "tools/mailvault/cli.hpp"
 #include "tools/mailvault/interrupt.hpp"
+#include "tools/mailvault/mail.hpp"
 #include "tools/mailvault/run_report.hpp"
 
 namespace mv::cli {
@@ -32,26 +36,34 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     int ok_sources = 0, failed_sources = 0, partial_sources = 0;
     std::uint64_t added_total = 0;
     InterruptGuard interrupt(ctx.quiet);
-    for (const SourceConfig* sc : chosen) {
+    RunReport run{"sync", ctx.archive_dir.string(), static_cast<std::int64_t>(std::time(nullptr)), {}, 0, 0};
+    for (const SourceConfig* sc_raw : chosen) {
         if (interrupt.interrupted()) break;  // sources not started are left for the next sync
-        auto source = ingest::make_source(*sc, *archive);
+        // auth = "xoauth2" with a stored sign-in or app credentials: a fresh access token first.
+        auto with_token = ingest::oauth::with_access_token(*sc_raw, sc_raw->type, ctx.archive_dir);
+        const SourceConfig* sc = with_token ? &*with_token : sc_raw;
+        auto source = with_token ? ingest::make_source(*sc, *archive) : fail(with_token.error());
+        run.sources.push_back({sc->name, "failed", {}, {}});
         if (!source) {
             std::cerr << "mailvault: " << source.error().message << "\n";
             ingest::ImportSummary empty;
             empty.errors.push_back(source.error().message);
             record_last_sync(*archive, sc->name, "failed", empty);
+            run.sources.back().summary = empty;
             ++failed_sources;
             if (source.error().kind == Error::Kind::usage && chosen.size() == 1) return k_usage;
             continue;
         }
         ingest::PipelineOptions po;
         po.stop = interrupt.flag();
-        auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, sc->name));
+        TallyingSource tallied(**source, run.sources.back().mailboxes);
+        auto summary = ingest::run_pipeline(*archive, tallied, po, make_progress(ctx, sc->name));
         if (!summary) {
             std::cerr << "mailvault: " << sc->name << ": " << summary.error().message << "\n";
             ingest::ImportSummary empty;
             empty.errors.push_back(summary.error().message);
             record_last_sync(*archive, sc->name, "failed", empty);
+            run.sources.back().summary = empty;
             ++failed_sources;
             continue;
         }
@@ -60,6 +72,8 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
         std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
         if (summary->interrupted) result = "interrupted";
         record_last_sync(*archive, sc->name, result, *summary);
+        run.sources.back().result = result;
+        run.sources.back().summary = *summary;
         added_total += summary->added;
         if (!ctx.quiet) std::cerr << summary_line(sc->name, *summary) << "\n";
         if (result == "interrupted") ++partial_sources;
@@ -72,8 +86,11 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
         return k_interrupted;
     }
     maybe_compact(ctx, *archive, added_total);
-    if (failed_sources == static_cast<int>(chosen.size())) return k_nothing;
-    return failed_sources + partial_sources > 0 ? k_partial : k_ok;
+    int exit = failed_sources == static_cast<int>(chosen.size()) ? k_nothing : failed_sources + partial_sources > 0 ? k_partial : k_ok;
+    run.archive_documents = archive->document_count();
+    run.exit_code = exit;
+    send_run_report(ctx, run);  // logged on failure; never changes `exit`
+    return exit;
 }
 
 }  // namespace
@@ -91,7 +108,8 @@ void register_sync(CLI::App& app, Context& ctx) {
         ctx.run = [&ctx, check_name]() -> int {
             const SourceConfig* sc = ctx.config.source(*check_name);
             if (!sc) return report(make_error(Error::Kind::usage, "no source named '" + *check_name + "' in the configuration"));
-            auto lines = ingest::check_source(*sc);
+            auto with_token = ingest::oauth::with_access_token(*sc, sc->type, ctx.archive_dir);
+            auto lines = with_token ? ingest::check_source(*with_token) : fail(with_token.error());
             if (!lines) {
                 std::cerr << "mailvault: " << lines.error().message << "\n";
                 return lines.error().kind == Error::Kind::usage ? k_usage : k_nothing;
@@ -101,15 +119,7 @@ void register_sync(CLI::App& app, Context& ctx) {
         };
     });
 
-    auto connect_name = std::make_shared<std::string>();
-    auto* connect = app.add_subcommand("connect", "OAuth2 sign-in for delegated sources (device code flow)");
-    connect->add_option("source", *connect_name, "source name")->required();
-    connect->callback([&ctx, connect_name] {
-        ctx.run = [connect_name]() -> int {
-            return report(make_error(Error::Kind::usage, "connect " + *connect_name +
-                                                             ": delegated OAuth sign-in is not available in this version"));
-        };
-    });
+    register_connect(app, ctx);  // cmd_connect.cpp
 }
 
 }  // namespace mv::cli
