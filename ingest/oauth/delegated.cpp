@@ -355,6 +355,7 @@ Result<std::optional<Grant>> TokenStore::load(const std::string& source) const {
 Result<void> TokenStore::save(const std::string& source, const Grant& g) const {
     std::error_code ec;
     if (!std::filesystem::exists(dir_, ec)) {
+        std::filesystem::create_directories(dir_.parent_path(), ec);  // the archive itself
         if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
             return fail(Error::Kind::io, src(source) + "cannot create " + dir_.string() + ": " + std::strerror(errno));
     }
