@@ -450,6 +450,7 @@ TokenTransport default_transport() {
 Result<SourceConfig> with_access_token(const SourceConfig& config, const std::string& protocol,
                                        const std::filesystem::path& archive_dir, const TokenTransport& transport) {
     if (config.get("auth") != "xoauth2" || (protocol != "imap" && protocol != "pop3" && protocol != "smtp")) return config;
+    if (protocol == "smtp" && config.get("auth_required", "true") == "false") return config;  // no AUTH, no token
     OAuthMode mode = oauth_mode(config);
     if (mode == OAuthMode::static_token) return config;
     std::string oauth = config.get("oauth", "delegated");

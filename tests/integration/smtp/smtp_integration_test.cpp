@@ -415,7 +415,6 @@ TEST_F(SmtpOAuthTest, ConnectSmtpThenXoauth2) {
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     EXPECT_NE(r.out.find("signed in as alice@contoso.test"), std::string::npos) << r.out;
     // username in the config is "alice"; XOAUTH2 user= must be the signed-in mailbox.
-    c.extra += "";
     std::string t = read_file(dir.path() / "mailvault.toml");
     auto pos = t.find("username = \"alice\"");
     t.replace(pos, 18, "username = \"alice@contoso.test\"");

@@ -284,6 +284,16 @@ TEST(OAuthAccount, Modes) {
     EXPECT_NE(a.calls[0].form.find("grant_type=client_credentials"), std::string::npos);
     EXPECT_NE(a.calls[0].form.find("scope=https%3A%2F%2Foutlook.office365.com%2F.default"), std::string::npos);
 
+    // [smtp] without AUTH needs no token.
+    auto smtp = c;
+    smtp.name = "smtp";
+    smtp.type = "smtp";
+    smtp.strings["auth_required"] = "false";
+    Script n;
+    auto unchanged = with_access_token(smtp, "smtp", dir.path(), n.transport());
+    ASSERT_TRUE(unchanged) << unchanged.error().message;
+    EXPECT_TRUE(n.calls.empty());
+
     // Password sources and graph sources are left alone.
     auto pw = c;
     pw.strings["auth"] = "password";
