@@ -355,6 +355,7 @@ Result<std::optional<Grant>> TokenStore::load(const std::string& source) const {
 Result<void> TokenStore::save(const std::string& source, const Grant& g) const {
     std::error_code ec;
     if (!std::filesystem::exists(dir_, ec)) {
+        std::filesystem::create_directories(dir_.parent_path(), ec);  // the archive itself
         if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
             return fail(Error::Kind::io, src(source) + "cannot create " + dir_.string() + ": " + std::strerror(errno));
     }
@@ -449,6 +450,7 @@ TokenTransport default_transport() {
 Result<SourceConfig> with_access_token(const SourceConfig& config, const std::string& protocol,
                                        const std::filesystem::path& archive_dir, const TokenTransport& transport) {
     if (config.get("auth") != "xoauth2" || (protocol != "imap" && protocol != "pop3" && protocol != "smtp")) return config;
+    if (protocol == "smtp" && config.get("auth_required", "true") == "false") return config;  // no AUTH, no token
     OAuthMode mode = oauth_mode(config);
     if (mode == OAuthMode::static_token) return config;
     std::string oauth = config.get("oauth", "delegated");

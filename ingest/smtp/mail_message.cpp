@@ -21,9 +21,14 @@ template <typename T>
 using gptr = std::unique_ptr<T, GUnref>;
 
 GMimeTextPart* text_part(const char* subtype, const std::string& body) {
+    // The bytes as given, labelled UTF-8 (g_mime_text_part_set_text would convert to the
+    // "best" charset, e.g. ISO-8859-1).
     GMimeTextPart* p = g_mime_text_part_new_with_subtype(subtype);
-    g_mime_text_part_set_charset(p, "utf-8");
-    g_mime_text_part_set_text(p, body.c_str());
+    GMimeStream* st = g_mime_stream_mem_new_with_buffer(body.data(), body.size());
+    GMimeDataWrapper* content = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
+    g_mime_part_set_content(GMIME_PART(p), content);
+    g_object_unref(content);
+    g_object_unref(st);
     g_mime_text_part_set_charset(p, "utf-8");
     g_mime_part_set_content_encoding(GMIME_PART(p), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
     return p;
