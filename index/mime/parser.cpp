@@ -101,15 +101,16 @@ std::string bounded_header(std::string_view raw, const ParseLimits& limits, std:
     if (!over) return {};
     std::string out;
     std::size_t cut = 0, dropped = 0;
-    for (const auto& f : fields) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto& f = fields[i];
         std::string_view text = raw.substr(f.begin, f.end - f.begin);
         if (text.size() > limits.max_header_field) {
             text = text.substr(0, limits.max_header_field);
             ++cut;
         }
-        if (out.size() + text.size() + 1 > limits.max_header_block) {
-            ++dropped;
-            continue;
+        if (out.size() + text.size() + 1 > limits.max_header_block) {  // this field and all after it
+            dropped = fields.size() - i;
+            break;
         }
         out.append(text);
         if (out.back() != '\n') out.push_back('\n');

@@ -228,6 +228,22 @@ TEST(DedupeFuzz, DamagedCorpusMessagesCollapseOnlyWhenTheContractSaysSame) {
               << " the same message as their original\n";
 }
 
+// The rule for what is mail accepts every message of the varied corpus (real mail, spam included).
+TEST(DedupeFuzz, EveryCorpusMessageIsMail) {
+    test::TempDir dir;
+    if (!test::unpack_corpus("varied.mbox.zst", dir.path() / "md")) {
+        if (test::servers_required()) FAIL() << "corpus not found";
+        GTEST_SKIP() << "corpus not found";
+    }
+    int count = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "md" / "cur")) {
+        std::string raw = test::read_file(e.path());
+        EXPECT_EQ(index::not_mail_reason(raw), "") << e.path();
+        ++count;
+    }
+    EXPECT_EQ(count, 2500);
+}
+
 // The three files: only Received headers, only Return-Path, and a binary file.
 TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     test::TempDir dir;
