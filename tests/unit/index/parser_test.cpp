@@ -186,6 +186,27 @@ TEST(Parser, LargePartsAreDecodedInChunksUpToTheLimits) {
     EXPECT_TRUE(std::any_of(r->defects.begin(), r->defects.end(), [](const auto& d) { return d.find("2 attachment(s) past the first 3") != std::string::npos; }));
 }
 
+// Courier delivers CRLF files as CR CR LF: still line ends, so the body is found and indexed.
+TEST(Parser, RunsOfCrsBeforeLfAreLineEnds) {
+    std::string lf = "Subject: hello there\nFrom: A <a@x>\nMIME-Version: 1.0\n"
+                     "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\n"
+                     "body line one\nline two\n--B\nContent-Type: application/pdf\n"
+                     "Content-Disposition: attachment; filename=r.pdf\n\nPDF\n--B--\n";
+    for (const std::string eol : {"\n", "\r\n", "\r\r\n", "\r\r\r\n"}) {
+        std::string raw;
+        for (char c : lf) {
+            if (c == '\n') raw += eol;
+            else raw += c;
+        }
+        auto m = parse(raw);
+        EXPECT_EQ(m.subject, "hello there");
+        EXPECT_EQ(m.from, "A <a@x>");
+        EXPECT_NE(m.body_text.find("line two"), std::string::npos) << m.body_text << " with " << eol.size();
+        ASSERT_EQ(m.attachments.size(), 1u);
+        EXPECT_EQ(m.attachments[0].filename, "r.pdf");
+    }
+}
+
 TEST(Parser, EmptyInputFails) { EXPECT_FALSE(parse_message("", ParseLimits{}, 0)); }
 
 // Every message of the varied corpus parses to valid UTF-8 with a date.
