@@ -261,6 +261,7 @@ TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     std::string junk(4096, '\0');
     for (auto& c : junk) c = static_cast<char>(rng());
     add(junk, "junk.bin");
+    items.back().checkpoint = {{"cp:t:last", "junk"}};  // reading it again would reject it again
     add("Received: from a.example by b.example; Tue, 25 Apr 2023 10:02:15 +0000\n", "received-again");
 
     class AckSource final : public Source {
@@ -286,6 +287,7 @@ TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     EXPECT_NE(s->errors[0].find("junk.bin: not mail"), std::string::npos) << s->errors[0];
     EXPECT_EQ((*a)->document_count(), 2u);
     EXPECT_EQ(src.acked, (std::set<std::uint64_t>{1, 2, 4})) << "what was not archived is never acknowledged";
+    EXPECT_EQ((*a)->metadata("cp:t:last"), "junk") << "the checkpoint moves past what is not mail";
 }
 
 }  // namespace
