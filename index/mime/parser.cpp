@@ -72,6 +72,27 @@ class BorrowedStream {
     GMimeStream* stream_;
 };
 
+// `raw` with every run of two or more CRs before an LF made one CR (CRLF), or "" when it has
+// none. Courier delivers CRLF files as CR CR LF, which GMime does not read as line ends: the
+// header block would never end and the body would be lost to indexing.
+std::string crlf_from_cr_runs(std::string_view raw) {
+    std::size_t at = raw.find("\r\r\n");
+    if (at == std::string_view::npos) return {};
+    std::string out;
+    out.reserve(raw.size());
+    std::size_t start = 0;
+    while (at != std::string_view::npos) {
+        while (at > start && raw[at - 1] == '\r') --at;     // the whole run (find() hits its last 2)
+        std::size_t lf = raw.find_first_not_of('\r', at);  // the LF ending this run
+        out.append(raw.substr(start, at - start));
+        out.append("\r\n");
+        start = lf + 1;
+        at = raw.find("\r\r\n", start);
+    }
+    out.append(raw.substr(start));
+    return out;
+}
+
 bool only_crs(std::string_view line) { return line.find_first_not_of('\r') == std::string_view::npos; }
 
 // The top-level header block rewritten within the limits (each field cut to max_header_field
@@ -101,15 +122,16 @@ std::string bounded_header(std::string_view raw, const ParseLimits& limits, std:
     if (!over) return {};
     std::string out;
     std::size_t cut = 0, dropped = 0;
-    for (const auto& f : fields) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto& f = fields[i];
         std::string_view text = raw.substr(f.begin, f.end - f.begin);
         if (text.size() > limits.max_header_field) {
             text = text.substr(0, limits.max_header_field);
             ++cut;
         }
-        if (out.size() + text.size() + 1 > limits.max_header_block) {
-            ++dropped;
-            continue;
+        if (out.size() + text.size() + 1 > limits.max_header_block) {  // this field and all after it
+            dropped = fields.size() - i;
+            break;
         }
         out.append(text);
         if (out.back() != '\n') out.push_back('\n');
@@ -425,7 +447,10 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
         raw = raw.substr(0, G_MAXUINT);
         out.defects.push_back("larger than 4 GiB: the rest is not indexed");
     }
-    // GMime gets the message without copies, huge header fields cut (see bounded_header).
+    // GMime gets the message without copies (but for CR CR LF line ends), huge header fields
+    // cut (see bounded_header).
+    const std::string crlf = crlf_from_cr_runs(raw);
+    if (!crlf.empty()) raw = crlf;
     std::size_t body_at = 0;
     const std::string header = bounded_header(raw, limits, body_at, out.defects);
     std::optional<BorrowedStream> whole, header_part, body_part;

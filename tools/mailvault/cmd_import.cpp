@@ -41,7 +41,10 @@ void register_import(CLI::App& app, Context& ctx) {
             InterruptGuard interrupt(ctx.quiet);
             po.stop = interrupt.flag();
             auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, "import"));
-            if (!summary) return interrupt.interrupted() ? k_interrupted : report(summary.error());
+            if (!summary) {
+                const int failed = report(summary.error());
+                return interrupt.interrupted() ? k_interrupted : failed;
+            }
             for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
             std::string result = summary->interrupted ? "interrupted" : summary->failed ? "partial" : "ok";
             record_last_sync(*archive, "import", result, *summary);

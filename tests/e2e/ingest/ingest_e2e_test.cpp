@@ -130,6 +130,8 @@ struct InterruptCase {
     bool sync;  // through `sync` of a configured mbox source, else `import`
 };
 
+void PrintTo(const InterruptCase& c, std::ostream* os) { *os << c.name; }
+
 class Interrupt : public ::testing::TestWithParam<InterruptCase> {};
 
 // Ctrl-C (or SIGTERM) after some messages are in: exit 130 with the summary, what was read is

@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "support/testutil.hpp"
@@ -124,6 +125,86 @@ TEST(Parser, GarbageIsArchivedAsBroken) {
     auto m = parse(std::string("\x00\xff\xfe not mail\nzebra words\n", 28));
     EXPECT_TRUE(valid(m.body_text));
     EXPECT_TRUE(m.broken || !m.defects.empty());
+}
+
+// Bounds: what is indexed of a huge message is cut (ParseLimits), the rest of it still parsed.
+TEST(Parser, HugeHeaderFieldsAreCutAndTheRestStillParses) {
+    ParseLimits limits;
+    std::string subject = "first";
+    while (subject.size() < 3 * limits.max_header_field) subject += " word";
+    std::string to;
+    for (int i = 0; i < 20000; ++i) to += (i ? ", u" : "u") + std::to_string(i) + "@example.com";
+    const std::string raw = "Subject: " + subject + "\nTo: " + to + "\nFrom: Alice <a@example.com>\n"
+                            "Message-ID: <cut@x>\nContent-Type: text/plain; charset=utf-8\n\nbody after the huge header\n";
+    auto m = parse(raw);
+    EXPECT_TRUE(m.subject.starts_with("first word"));
+    EXPECT_LE(m.subject.size(), limits.max_header_field);
+    EXPECT_GT(m.to.size(), 1000u);
+    EXPECT_LE(m.to_text.size(), limits.max_header_field);
+    EXPECT_EQ(m.from, "Alice <a@example.com>") << "fields after the cut one are read";
+    EXPECT_EQ(m.message_id, "cut@x");
+    EXPECT_EQ(m.body_text, "body after the huge header\n");
+    ASSERT_FALSE(m.defects.empty());
+    EXPECT_NE(m.defects.front().find("longer than"), std::string::npos) << m.defects.front();
+}
+
+TEST(Parser, HugeHeaderBlockKeepsItsFirstMegabyte) {
+    ParseLimits limits;
+    std::string raw = "Subject: kept\n";
+    for (int i = 0; raw.size() < 2 * limits.max_header_block; ++i) raw += "X-Filler-" + std::to_string(i) + ": " + std::string(100, 'f') + "\n";
+    raw += "From: late@example.com\n\nbody\n";
+    auto m = parse(raw);
+    EXPECT_EQ(m.subject, "kept");
+    EXPECT_EQ(m.from, "") << "past the header block limit";
+    EXPECT_EQ(m.body_text, "body\n");
+    EXPECT_TRUE(std::any_of(m.defects.begin(), m.defects.end(), [](const auto& d) { return d.find("not indexed") != std::string::npos; }));
+}
+
+TEST(Parser, LargePartsAreDecodedInChunksUpToTheLimits) {
+    ParseLimits limits;
+    limits.max_body_text = 1000;
+    limits.max_attachments = 3;
+    std::string raw = "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n";
+    std::string text;
+    while (text.size() < 300000) text += "plain words here ";
+    gchar* b64 = g_base64_encode(reinterpret_cast<const guchar*>(text.data()), text.size());
+    raw += b64;
+    raw += "\n";
+    for (int i = 0; i < 5; ++i) {
+        raw += "--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+               "Content-Disposition: attachment; filename=\"a" + std::to_string(i) + ".bin\"\n\n" + b64 + "\n";
+    }
+    raw += "--B--\n";
+    g_free(b64);
+    auto r = parse_message(raw, limits, 0);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body_text, text.substr(0, 1000));
+    ASSERT_EQ(r->attachments.size(), 3u);
+    EXPECT_EQ(r->attachments[0].filename, "a0.bin");
+    EXPECT_EQ(r->attachments[0].size, text.size()) << "the whole decoded size, counted without keeping it";
+    EXPECT_TRUE(std::any_of(r->defects.begin(), r->defects.end(), [](const auto& d) { return d.find("2 attachment(s) past the first 3") != std::string::npos; }));
+}
+
+// Courier delivers CRLF files as CR CR LF: still line ends, so the body is found and indexed.
+TEST(Parser, RunsOfCrsBeforeLfAreLineEnds) {
+    std::string lf = "Subject: hello there\nFrom: A <a@x>\nMIME-Version: 1.0\n"
+                     "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\n"
+                     "body line one\nline two\n--B\nContent-Type: application/pdf\n"
+                     "Content-Disposition: attachment; filename=r.pdf\n\nPDF\n--B--\n";
+    for (const std::string eol : {"\n", "\r\n", "\r\r\n", "\r\r\r\n"}) {
+        std::string raw;
+        for (char c : lf) {
+            if (c == '\n') raw += eol;
+            else raw += c;
+        }
+        auto m = parse(raw);
+        EXPECT_EQ(m.subject, "hello there");
+        EXPECT_EQ(m.from, "A <a@x>");
+        EXPECT_NE(m.body_text.find("line two"), std::string::npos) << m.body_text << " with " << eol.size();
+        ASSERT_EQ(m.attachments.size(), 1u);
+        EXPECT_EQ(m.attachments[0].filename, "r.pdf");
+    }
 }
 
 TEST(Parser, EmptyInputFails) { EXPECT_FALSE(parse_message("", ParseLimits{}, 0)); }

@@ -228,6 +228,22 @@ TEST(DedupeFuzz, DamagedCorpusMessagesCollapseOnlyWhenTheContractSaysSame) {
               << " the same message as their original\n";
 }
 
+// The rule for what is mail accepts every message of the varied corpus (real mail, spam included).
+TEST(DedupeFuzz, EveryCorpusMessageIsMail) {
+    test::TempDir dir;
+    if (!test::unpack_corpus("varied.mbox.zst", dir.path() / "md")) {
+        if (test::servers_required()) FAIL() << "corpus not found";
+        GTEST_SKIP() << "corpus not found";
+    }
+    int count = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / "md" / "cur")) {
+        std::string raw = test::read_file(e.path());
+        EXPECT_EQ(index::not_mail_reason(raw), "") << e.path();
+        ++count;
+    }
+    EXPECT_EQ(count, 2500);
+}
+
 // The three files: only Received headers, only Return-Path, and a binary file.
 TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     test::TempDir dir;
@@ -245,6 +261,7 @@ TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     std::string junk(4096, '\0');
     for (auto& c : junk) c = static_cast<char>(rng());
     add(junk, "junk.bin");
+    items.back().checkpoint = {{"cp:t:last", "junk"}};  // reading it again would reject it again
     add("Received: from a.example by b.example; Tue, 25 Apr 2023 10:02:15 +0000\n", "received-again");
 
     class AckSource final : public Source {
@@ -270,6 +287,7 @@ TEST(DedupeFuzz, IdentitylessFilesAreKeptApartAndBinaryIsRejected) {
     EXPECT_NE(s->errors[0].find("junk.bin: not mail"), std::string::npos) << s->errors[0];
     EXPECT_EQ((*a)->document_count(), 2u);
     EXPECT_EQ(src.acked, (std::set<std::uint64_t>{1, 2, 4})) << "what was not archived is never acknowledged";
+    EXPECT_EQ((*a)->metadata("cp:t:last"), "junk") << "the checkpoint moves past what is not mail";
 }
 
 }  // namespace
