@@ -646,6 +646,18 @@ class LocalSource : public Source {
         if (report_.skips.size() < k_max_listed) report_.skips.push_back(p.string() + ": " + why);
     }
 
+    // Why the symlink `p` is not followed (broken, or out of `tree` under inside_tree);
+    // nullopt when `p` is no symlink or is followed.
+    std::optional<std::string> refuse_link(const fs::path& p, const fs::path& tree) const {
+        std::error_code ec;
+        if (!fs::is_symlink(p, ec)) return std::nullopt;
+        auto target = fs::canonical(p, ec);
+        if (ec) return "broken symlink";
+        if (symlinks_ == SymlinkPolicy::inside_tree && !inside(tree, target))
+            return "symlink to " + target.string() + ", outside the tree given (--follow-symlinks follows it)";
+        return std::nullopt;
+    }
+
     std::optional<RawMessage> read_file(const fs::path& path, const Job& job) {
         auto bytes = read_message_file(path);
         if (!bytes) {
@@ -680,19 +692,14 @@ class LocalSource : public Source {
         if (job.kind == JobKind::maildir) {
             std::vector<fs::path> names;
             for (const char* sub : {"cur", "new"}) {
+                if (auto why = refuse_link(job.path / sub, job.tree)) {
+                    skip_one(job.path / sub, *why);
+                    continue;
+                }
                 for (const auto& e : fs::directory_iterator(job.path / sub, ec)) {
-                    if (e.is_symlink(ec) && symlinks_ == SymlinkPolicy::inside_tree) {
-                        std::error_code lec;
-                        auto target = fs::canonical(e.path(), lec);
-                        if (lec) {
-                            skip_one(e.path(), "broken symlink");
-                            continue;
-                        }
-                        if (!inside(job.tree, target)) {
-                            skip_one(e.path(), "symlink to " + target.string() +
-                                                   ", outside the tree given (--follow-symlinks follows it)");
-                            continue;
-                        }
+                    if (auto why = refuse_link(e.path(), job.tree)) {
+                        skip_one(e.path(), *why);
+                        continue;
                     }
                     if (e.is_regular_file(ec)) names.push_back(e.path());
                 }

@@ -142,6 +142,9 @@ TEST(LocalSource, SymlinkLoopsAreReadOnceAndLinksOutOfTheTreeOnlyWhenAsked) {
     std::filesystem::create_directory_symlink(t / "elsewhere", root / "away");
     std::filesystem::create_symlink(t / "loose.eml", root / "cur" / "4:2,");
     std::filesystem::create_directory_symlink(".Sub", root / "alias");
+    test::write_file(t / "far" / "cur" / "5:2,", "Subject: far\n\nx\n");
+    std::filesystem::create_directories(root / ".Linked");
+    std::filesystem::create_directory_symlink(t / "far" / "cur", root / ".Linked" / "cur");
 
     auto src = make_local_import({root}, {});
     ASSERT_TRUE(src);
@@ -149,7 +152,7 @@ TEST(LocalSource, SymlinkLoopsAreReadOnceAndLinksOutOfTheTreeOnlyWhenAsked) {
     while (auto m = (*src)->next()) subjects.insert(m->bytes.substr(9, m->bytes.find('\n') - 9));
     EXPECT_EQ(subjects, (std::multiset<std::string>{"inside", "sub"}));
     EXPECT_EQ((*src)->report().failed, 0u);
-    EXPECT_EQ((*src)->report().skipped, 6u);  // x y up alias: read already; away, cur/4: outside
+    EXPECT_EQ((*src)->report().skipped, 7u);  // x y up alias: read already; away, cur/4, .Linked/cur: outside
     bool named_outside = false;
     for (const auto& l : (*src)->report().skips)
         if (l.find("away") != std::string::npos && l.find("outside the tree") != std::string::npos) named_outside = true;
@@ -159,7 +162,7 @@ TEST(LocalSource, SymlinkLoopsAreReadOnceAndLinksOutOfTheTreeOnlyWhenAsked) {
     o.symlinks = SymlinkPolicy::follow;
     std::multiset<std::string> followed;
     for (const auto& m : drain({root}, o)) followed.insert(m.bytes.substr(9, m.bytes.find('\n') - 9));
-    EXPECT_EQ(followed, (std::multiset<std::string>{"inside", "sub", "outside", "outside file"}));
+    EXPECT_EQ(followed, (std::multiset<std::string>{"inside", "sub", "outside", "outside file", "far"}));
 }
 
 // Regression: a directory of mbox files (a Thunderbird profile) was imported as one
