@@ -229,6 +229,11 @@ bool starts_with_header_field(std::string_view s) {
 Sniffed classify(std::string_view head) {
     if (head.empty()) return {Content::empty, "empty file"};
     if (head.starts_with("From ")) return {Content::mbox, {}};
+    if (auto text = head.find_first_not_of("\r\n"); text == std::string_view::npos) {
+        return {Content::empty, "only blank lines"};
+    } else if (head.substr(text).starts_with("From ")) {
+        return {Content::mbox, {}};  // blank lines before the first From_ line: still an mbox
+    }
     if (head.starts_with("\x01\x01\x01\x01")) return {Content::unreadable, "MMDF mailbox, which import does not read"};
     if (head.starts_with("// <!-- <mdb:mork")) return {Content::not_mail, "Thunderbird index (Mork .msf), not mail"};
     if (head.starts_with("SQLite format 3")) return {Content::not_mail, "SQLite database, not mail"};

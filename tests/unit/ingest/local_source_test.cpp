@@ -80,6 +80,11 @@ TEST(LocalSource, DetectsKinds) {
     EXPECT_EQ(detect_local_kind(t / "noext"), LocalKind::mbox);
     EXPECT_EQ(detect_local_kind(t / "emls"), LocalKind::eml_dir);
     EXPECT_EQ(detect_local_kind(t / "missing"), LocalKind::unknown);
+    test::write_file(t / "blank-first", "\n\nFrom a Mon Jan  1 00:00:00 2024\nSubject: a\n\nb\n");
+    EXPECT_EQ(detect_local_kind(t / "blank-first"), LocalKind::mbox);
+    EXPECT_EQ(drain({t / "blank-first"}).at(0).bytes, "Subject: a\n\nb\n");
+    test::write_file(t / "blanks", "\n\r\n");
+    EXPECT_EQ(detect_local_kind(t / "blanks"), LocalKind::not_mail);
 }
 
 std::string numbered_mbox(int n, std::vector<std::string>* msgs = nullptr) {
