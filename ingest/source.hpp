@@ -35,6 +35,8 @@ struct SourceReport {
     std::uint64_t failed = 0;               // messages the source could not deliver
     std::vector<std::string> errors;        // one line each, naming source/folder/message
     bool unreachable = false;               // nothing could be fetched at all (exit 3)
+    std::uint64_t skipped = 0;              // files passed over as not mail (not failures)
+    std::vector<std::string> skips;         // "path: reason", the first 100
 };
 
 class Source {

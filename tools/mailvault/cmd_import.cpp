@@ -15,6 +15,8 @@ void register_import(CLI::App& app, Context& ctx) {
     struct Args {
         std::vector<std::string> paths;
         std::string mailbox, folder;
+        std::string mbox_format = "auto";
+        bool follow_symlinks = false;
         unsigned threads = 0;
         bool report = false;  // mail the run report (smtp.report_recipients)
     };
@@ -25,12 +27,18 @@ void register_import(CLI::App& app, Context& ctx) {
     cmd->add_option("--folder", args->folder, "folder label (default: from the path)");
     cmd->add_option("--threads", args->threads, "worker threads (default: all cores)");
     cmd->add_flag("--report", args->report, "mail the run report to smtp.report_recipients");
+    cmd->add_option("--mbox-format", args->mbox_format, "auto (default), mboxo, mboxrd or mboxcl2");
+    cmd->add_flag("--follow-symlinks", args->follow_symlinks, "follow symlinks that lead out of the tree given");
     cmd->callback([&ctx, args] {
         ctx.run = [&ctx, args]() -> int {
             std::vector<std::filesystem::path> paths(args->paths.begin(), args->paths.end());
             ingest::LocalImportOptions o;
             o.mailbox = args->mailbox;
             o.folder = args->folder;
+            auto format = ingest::parse_mbox_format(args->mbox_format);
+            if (!format) return report(format.error());
+            o.mbox_format = *format;
+            o.symlinks = args->follow_symlinks ? ingest::SymlinkPolicy::follow : ingest::SymlinkPolicy::inside_tree;
             auto source = ingest::make_local_import(paths, o);
             if (!source) return report(source.error());
             int code = 0;
@@ -46,6 +54,10 @@ void register_import(CLI::App& app, Context& ctx) {
                 return interrupt.interrupted() ? k_interrupted : failed;
             }
             for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
+            if (const auto& rep = (*source)->report(); rep.skipped && !ctx.quiet) {  // local files that are not mail
+                for (std::size_t i = 0; i < rep.skips.size() && i < 20; ++i) std::cerr << "mailvault: skipped " << rep.skips[i] << "\n";
+                std::cerr << "import: " << rep.skipped << " skipped (not mail, or already read)\n";
+            }
             std::string result = summary->interrupted ? "interrupted" : summary->failed ? "partial" : "ok";
             record_last_sync(*archive, "import", result, *summary);
             if (!summary->interrupted) maybe_compact(ctx, *archive, summary->added);

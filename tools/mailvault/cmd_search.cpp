@@ -255,6 +255,7 @@ void register_show_cmd(CLI::App& app, Context& ctx) {
 struct ExportArgs {
     std::vector<std::string> words;
     std::string mbox, eml;
+    bool force = false;
 };
 
 std::string rate_line(const query::ExportProgress& p, double secs) {
@@ -272,6 +273,7 @@ void register_export_cmd(CLI::App& app, Context& ctx) {
     auto* m = sub->add_option("--mbox", args->mbox, "mboxrd file (- for stdout)");
     auto* e = sub->add_option("--eml", args->eml, "directory for DOCNO.eml files");
     m->excludes(e);
+    sub->add_flag("--force", args->force, "overwrite an existing mbox file or .eml files");
     sub->callback([&ctx, args] {
         ctx.run = [&ctx, args]() -> int {
             if (args->mbox.empty() == args->eml.empty())
@@ -293,7 +295,8 @@ void register_export_cmd(CLI::App& app, Context& ctx) {
             };
             auto fmt = args->mbox.empty() ? query::ExportFormat::eml : query::ExportFormat::mbox;
             auto dest = args->mbox.empty() ? args->eml : args->mbox;
-            auto r = query::export_messages(*archive, *docnos, fmt, dest, progress);
+            auto r = query::export_messages(*archive, *docnos, fmt, dest, progress,
+                                            args->force ? query::ExistingFiles::replace : query::ExistingFiles::refuse);
             if (ctx.tty) std::cerr << "\n";
             if (!r) return report(r.error());
             for (const auto& err : r->errors) std::cerr << "mailvault: export: " << err << "\n";

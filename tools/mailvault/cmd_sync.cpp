@@ -68,6 +68,10 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
             continue;
         }
         for (const auto& e : summary->errors) std::cerr << "mailvault: " << e << "\n";
+        if (const auto& rep = (*source)->report(); rep.skipped && !ctx.quiet) {  // local files that are not mail
+            for (std::size_t i = 0; i < rep.skips.size() && i < 20; ++i) std::cerr << "mailvault: skipped " << rep.skips[i] << "\n";
+            std::cerr << sc->name << ": " << rep.skipped << " skipped (not mail, or already read)\n";
+        }
         const bool unreachable = (*source)->report().unreachable;
         std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
         if (summary->interrupted) result = "interrupted";

@@ -168,12 +168,32 @@ std::vector<std::string> read_mboxrd(const std::string& mbox) {
 
 TEST(Export, MboxrdQuotesFromLines) {
     std::string out;
-    append_mboxrd(out, "Subject: x\n\nFrom here\n>From there\n>>From far\nFromage\n");
+    append_mboxrd(out, "Subject: x\n\nFrom here\n>From there\n>>From far\nFromage\n", 0);
     EXPECT_EQ(out,
-              "From mboxrd@z Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From here\n>>From there\n>>>From far\nFromage\n\n");
+              "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From here\n>>From there\n>>>From far\nFromage\n\n");
     out.clear();
-    append_mboxrd(out, "Subject: y\n\nno newline at end");
-    EXPECT_EQ(out, "From mboxrd@z Thu Jan  1 00:00:00 1970\nSubject: y\n\nno newline at end\n\n");
+    append_mboxrd(out, "Subject: y\n\nno newline at end", 0);
+    EXPECT_EQ(out, "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\nSubject: y\n\nno newline at end\n\n");
+}
+
+// Regression: every entry began "From mboxrd@z Thu Jan  1 00:00:00 1970" whatever the message.
+TEST(Export, FromLineHasEnvelopeSenderAndAsctimeDate) {
+    struct Case {
+        std::string msg;
+        std::string sender;
+    } cases[] = {
+        {"Return-Path: <bounce+x@lists.example.org>\nFrom: Alice <alice@example.com>\n\nb\n", "bounce+x@lists.example.org"},
+        {"return-path:\n <folded@example.org>\nFrom: a@example.com\n\nb\n", "folded@example.org"},
+        {"Return-Path: <>\nFrom: Mail Delivery <postmaster@example.com>\n\nb\n", "MAILER-DAEMON"},
+        {"Subject: s\nFrom: \"Bob, B.\" <bob@example.com>\n\nb\n", "bob@example.com"},
+        {"From: carol@example.com (Carol C)\n\nb\n", "carol@example.com"},
+        {"Subject: no sender\n\nReturn-Path: <body@example.com>\n", "MAILER-DAEMON"},
+        {"From: Dave <d a v e@example.com>\n\nb\n", "dave@example.com"},
+    };
+    for (const auto& c : cases) EXPECT_EQ(envelope_sender(c.msg), c.sender) << c.msg;
+    // 2023-08-08 08:08:08 UTC was a Tuesday; single-digit days are space-padded as asctime does.
+    EXPECT_EQ(from_line(cases[0].msg, 1691482088), "From bounce+x@lists.example.org Tue Aug  8 08:08:08 2023");
+    EXPECT_EQ(from_line(cases[4].msg, 1703980800), "From carol@example.com Sun Dec 31 00:00:00 2023");
 }
 
 TEST(Export, MboxAndEmlHoldTheOriginals) {
