@@ -98,6 +98,7 @@ class Client {
   public:
     explicit Client(std::string base) : base_(std::move(base)) {}
     std::map<std::string, std::string> cookies;
+    bool insecure = false;
 
     Reply request(const std::string& method, const std::string& path, const std::string& body = "",
                   std::vector<std::string> extra = {}) {
@@ -111,6 +112,10 @@ class Client {
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        if (insecure) {  // the TLS test's self-signed certificate
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
         curl_slist* hs = nullptr;
         std::string cookie;
         for (const auto& [k, v] : cookies) cookie += (cookie.empty() ? "" : "; ") + k + "=" + v;
@@ -222,17 +227,17 @@ class WebTest : public ::testing::Test {
         g = nullptr;
     }
 
-    void start(web::AppConfig ac = {}, web::Limits limits = {}) {
+    void start(web::AppConfig ac = {}, web::Limits limits = {}, const web::TlsFiles& tls = {}) {
         ac.archive_dir = g->archive;
         auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
         ASSERT_TRUE(app) << app.error().message;
         app_ = std::move(*app);
         limits.threads = 2;
         web::App* a = app_.get();
-        auto s = web::HttpServer::start("127.0.0.1", 0, limits, [a](const web::Request& r) { return a->handle(r); });
+        auto s = web::HttpServer::start("127.0.0.1", 0, limits, [a](const web::Request& r) { return a->handle(r); }, tls);
         ASSERT_TRUE(s) << s.error().message;
         server_ = std::move(*s);
-        base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+        base_ = std::string(tls.cert_pem.empty() ? "http" : "https") + "://127.0.0.1:" + std::to_string(server_->port());
     }
     Client client() { return Client(base_); }
     Client logged_in(const std::string& user, const std::string& pw) {
@@ -761,6 +766,38 @@ TEST_F(WebTest, LoginFloodIsThrottledPerUserAndPerAddress) {
     EXPECT_EQ(c.login("bob", "bob-pw").status, 429);
     auto actions = audit_actions("alice");
     EXPECT_NE(std::find(actions.begin(), actions.end(), "login_throttled"), actions.end());
+}
+
+TEST_F(WebTest, TlsCookiesAreSecureWithHostPrefix) {
+    TempDir d;
+    auto r = run_program({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                          "-keyout", (d / "key.pem").string(), "-out", (d / "cert.pem").string(), "-days", "1", "-subj",
+                          "/CN=127.0.0.1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    web::AppConfig ac;
+    ac.tls = true;
+    start(ac, {}, {read_file(d / "cert.pem"), read_file(d / "key.pem")});
+    ASSERT_EQ(base_.rfind("https://", 0), 0u);
+    Client c = client();
+    c.insecure = true;
+    Reply form = c.get("/login");
+    ASSERT_EQ(form.status, 200);
+    EXPECT_NE(form.header("set-cookie").find("__Host-mv_login="), std::string::npos);
+    EXPECT_NE(form.header("set-cookie").find("; Secure"), std::string::npos);
+    Reply in = c.post("/login", {{"username", "alice"}, {"password", "alice-pw"}, {"csrf", Client::csrf_of(form.body)}, {"next", "/search"}});
+    ASSERT_EQ(in.status, 303) << in.body;
+    const std::string cookie = in.header("set-cookie");
+    EXPECT_EQ(cookie.rfind("__Host-mv_session=", 0), 0u) << cookie;
+    EXPECT_NE(cookie.find("; Secure"), std::string::npos);
+    EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+    EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+    EXPECT_EQ(cookie.find("Domain"), std::string::npos);
+    EXPECT_EQ(c.get("/search").status, 200);
+    // The plain-HTTP cookie name means nothing here.
+    Client plain = client();
+    plain.insecure = true;
+    plain.cookies["mv_session"] = c.cookies["__Host-mv_session"];
+    EXPECT_EQ(plain.get("/search").status, 303);
 }
 
 // ---- live index, the real binary ----
