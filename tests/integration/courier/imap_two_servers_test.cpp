@@ -168,6 +168,32 @@ TEST_P(ImapServers, EverySecurityModeConnects) {
     }
 }
 
+TEST_P(ImapServers, DeleteAfterArchiveThenNewMail) {
+    for (int i = 0; i < 4; ++i) server->deliver("alice", "INBOX", message("to delete " + std::to_string(i)));
+    server->deliver("alice", "Archiv", message("filed and deleted"));
+    auto c = server->source("m", "imap", "alice");
+    c.strings["delete_after_archive"] = "true";
+    MemoryArchive ar;
+    {
+        auto src = open_or_die(c, ar);
+        ASSERT_TRUE(src);
+        EXPECT_EQ(drive(*src, ar), 5u);
+        EXPECT_TRUE(src->report().errors.empty());
+    }
+    auto lines = ingest::check_imap_source(server->source("m", "imap", "alice"));
+    ASSERT_TRUE(lines) << lines.error().message;
+    EXPECT_NE(joined(*lines).find("folder INBOX: 0 messages"), std::string::npos) << joined(*lines);
+    EXPECT_NE(joined(*lines).find("folder Archiv: 0 messages"), std::string::npos) << joined(*lines);
+    // The checkpoint's message is gone: not a reason to doubt it, and new mail still comes.
+    server->deliver("alice", "INBOX", message("after the deletion"));
+    LogCapture log;
+    auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
+    EXPECT_EQ(drive(*src, ar), 1u);
+    EXPECT_EQ(count_bytes(ar, message("after the deletion")), 1u);
+    EXPECT_EQ(log.text().find("renumbered"), std::string::npos) << log.text();
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, ImapServers, ::testing::Values("courier", "dovecot"), server_name);
 
 }  // namespace

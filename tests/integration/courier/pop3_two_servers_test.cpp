@@ -58,6 +58,24 @@ TEST_P(Pop3Servers, CheckInEverySecurityMode) {
     }
 }
 
+TEST_P(Pop3Servers, DeleteAfterArchive) {
+    for (int i = 0; i < 3; ++i) server->deliver("bob", "INBOX", message("pop delete " + std::to_string(i)));
+    server->deliver("bob", "INBOX", message("Grüße zum Löschen"));
+    auto c = server->source("p", "pop3", "bob", "starttls");
+    c.strings["delete_after_archive"] = "true";
+    MemoryArchive ar;
+    {
+        auto src = open_or_die(c, ar);
+        ASSERT_TRUE(src);
+        EXPECT_EQ(drive(*src, ar), 4u);
+        EXPECT_TRUE(src->report().errors.empty());
+    }
+    EXPECT_EQ(ar.normalized.size(), 4u);
+    auto r = ingest::check_pop3_source(server->source("p", "pop3", "bob"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(joined(*r).find("folder INBOX: 0 messages"), std::string::npos) << joined(*r);
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, Pop3Servers, ::testing::Values("courier", "dovecot"), server_name);
 
 }  // namespace
