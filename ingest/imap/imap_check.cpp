@@ -24,7 +24,7 @@ Result<std::vector<std::string>> check_imap_source(const SourceConfig& config) {
     std::size_t shown = 0;
     for (auto& f : *folders) {
         if (!f.selectable || !imap::folder_selected(f.path, account.folders, account.exclude)) continue;
-        auto info = c.select(f.raw, true);
+        auto info = c.select(f.raw, imap::Client::Access::read_only);
         if (!info) {
             lines.push_back("folder " + f.path + ": cannot open (" + info.error().message + ")");
             continue;

@@ -193,6 +193,36 @@ std::optional<Fetched> parse_fetch(Response& r) {
     return f;
 }
 
+std::optional<Namespace> parse_personal_namespace(Response& r) {
+    Tokenizer t(r);
+    if (!t.consume('*') || upper_ascii(t.atom()) != "NAMESPACE") return std::nullopt;
+    if (!t.consume('(')) return std::nullopt;  // NIL: no personal namespace
+    if (!t.consume('(')) return std::nullopt;
+    auto prefix = t.nstring();
+    auto delim = t.nstring();
+    if (!prefix) return std::nullopt;
+    Namespace ns;
+    ns.prefix = *prefix;
+    ns.delimiter = delim && !delim->empty() ? (*delim)[0] : 0;
+    return ns;
+}
+
+std::string folder_label(const std::string& raw, char delimiter, const std::string& personal_prefix) {
+    if (upper_ascii(raw) == "INBOX") return "INBOX";
+    std::string name = raw;
+    // INBOX is case-insensitive, also as the prefix ("INBOX." of Courier and Cyrus).
+    bool inbox_prefix = upper_ascii(personal_prefix.substr(0, 5)) == "INBOX";
+    if (!personal_prefix.empty() && name.size() > personal_prefix.size() &&
+        (inbox_prefix ? upper_ascii(name.substr(0, personal_prefix.size())) == upper_ascii(personal_prefix)
+                      : name.compare(0, personal_prefix.size(), personal_prefix) == 0)) {
+        std::string rest = name.substr(personal_prefix.size());
+        if (upper_ascii(rest) != "INBOX") name = rest;  // "INBOX.INBOX" stays apart from the inbox
+    }
+    std::string decoded = net::mutf7_decode(name);
+    if (delimiter && delimiter != '/') std::replace(decoded.begin(), decoded.end(), delimiter, '/');
+    return decoded;
+}
+
 std::string quote(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -370,6 +400,16 @@ Result<void> Client::authenticate() {
 }
 
 Result<std::vector<Folder>> Client::list() {
+    if (!namespace_asked_ && has("NAMESPACE")) {
+        std::vector<Response> ns;
+        if (auto r = run("NAMESPACE", &ns); !r) {
+            if (r.error().kind == Error::Kind::unreachable) return fail(r.error());
+            net::log("source '" + account_.source + "': NAMESPACE refused; folder names are used as listed");
+        }
+        for (auto& resp : ns)
+            if (auto p = parse_personal_namespace(resp)) personal_ = *p;
+        namespace_asked_ = true;
+    }
     std::vector<Response> untagged;
     if (auto r = run("LIST \"\" \"*\"", &untagged); !r) return fail(r.error());
     std::vector<Folder> out;
@@ -387,17 +427,17 @@ Result<std::vector<Folder>> Client::list() {
             std::string u = upper_ascii(a);
             if (u == "\\NOSELECT" || u == "\\NONEXISTENT") f.selectable = false;
         }
-        std::string decoded = net::mutf7_decode(f.raw);
-        if (f.delimiter && f.delimiter != '/') std::replace(decoded.begin(), decoded.end(), f.delimiter, '/');
-        f.path = upper_ascii(decoded) == "INBOX" ? "INBOX" : decoded;
+        std::string prefix = personal_ ? personal_->prefix : std::string();
+        f.path = folder_label(f.raw, f.delimiter, prefix);
         out.push_back(std::move(f));
     }
     return out;
 }
 
-Result<SelectInfo> Client::select(const std::string& raw, bool read_only) {
+Result<SelectInfo> Client::select(const std::string& raw, Access access) {
     std::vector<Response> untagged;
-    if (auto r = run(std::string(read_only ? "EXAMINE " : "SELECT ") + quote(raw), &untagged); !r) return fail(r.error());
+    if (auto r = run(std::string(access == Access::read_only ? "EXAMINE " : "SELECT ") + quote(raw), &untagged); !r)
+        return fail(r.error());
     SelectInfo info;
     for (auto& resp : untagged) {
         const std::string& s = resp.text;
@@ -414,6 +454,16 @@ Result<std::uint32_t> Client::status_messages(const std::string& raw) {
     for (auto& resp : untagged) {
         auto p = upper_ascii(resp.text).find("MESSAGES ");
         if (p != std::string::npos) return to_u32(resp.text.substr(p + 9));
+    }
+    return 0u;
+}
+
+Result<std::uint32_t> Client::status_uidnext(const std::string& raw) {
+    std::vector<Response> untagged;
+    if (auto r = run("STATUS " + quote(raw) + " (UIDNEXT)", &untagged); !r) return fail(r.error());
+    for (auto& resp : untagged) {
+        auto p = upper_ascii(resp.text).find("UIDNEXT ");
+        if (p != std::string::npos) return to_u32(resp.text.substr(p + 8));
     }
     return 0u;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// An IMAP4rev1 client: just what bulk archiving needs (LIST, EXAMINE, pipelined UID FETCH, delete).
+// An IMAP4rev1 client: just what bulk archiving needs (NAMESPACE, LIST, SELECT, pipelined UID FETCH, delete).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,7 +41,7 @@ class Tokenizer {
 
 struct Folder {
     std::string raw;    // name as on the server (modified UTF-7)
-    std::string path;   // UTF-8 with '/' separators: the label
+    std::string path;   // UTF-8 with '/' separators, personal namespace prefix stripped: the label
     char delimiter = 0;
     bool selectable = true;
 };
@@ -59,6 +59,16 @@ struct Fetched {
     std::optional<std::string> body;     // BODY[] or a BODY[HEADER...] section
 };
 
+// The personal namespace of "* NAMESPACE ((prefix delim) ...) ..."; nullopt for none or another response.
+struct Namespace {
+    std::string prefix;  // e.g. "INBOX." (Courier, Cyrus) or "" (Dovecot)
+    char delimiter = 0;
+};
+std::optional<Namespace> parse_personal_namespace(Response& r);
+// The label of a folder: modified UTF-7 decoded, the personal namespace prefix stripped
+// ("INBOX.Archiv" -> "Archiv" under prefix "INBOX."), `delimiter` as '/', INBOX in capitals.
+std::string folder_label(const std::string& raw, char delimiter, const std::string& personal_prefix);
+
 // Parses "17-Jul-1996 02:44:25 -0700"; 0 when malformed.
 std::int64_t parse_internal_date(const std::string& s);
 // "1:5,7,9:10" for sorted UIDs.
@@ -74,9 +84,14 @@ class Client {
 
     bool has(const std::string& capability) const { return caps_.count(capability) > 0; }
     bool tls() const { return stream_->is_tls(); }
+    // Every folder; labels without the personal namespace prefix (asked once when NAMESPACE is offered).
     Result<std::vector<Folder>> list();
-    Result<SelectInfo> select(const std::string& raw, bool read_only);
+    // SELECT (read_write: Courier numbers new mail for good only then) or EXAMINE (read_only).
+    enum class Access { read_write, read_only };
+    Result<SelectInfo> select(const std::string& raw, Access access);
     Result<std::uint32_t> status_messages(const std::string& raw);
+    // STATUS (UIDNEXT); 0 when the server does not say.
+    Result<std::uint32_t> status_uidnext(const std::string& raw);
     // UIDs >= first in the selected folder, ascending.
     Result<std::vector<std::uint32_t>> uids_from(std::uint32_t first);
     // Pipelined UID FETCH of `uids` in commands of `batch` UIDs with up to `window` in flight.
@@ -104,6 +119,8 @@ class Client {
     std::unique_ptr<net::Stream> stream_;
     std::set<std::string> caps_;
     unsigned tag_ = 0;
+    std::optional<Namespace> personal_;  // asked by the first list()
+    bool namespace_asked_ = false;
 };
 
 // Quotes a mailbox name as an IMAP quoted string.

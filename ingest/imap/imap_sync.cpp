@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "index/util/sha256.hpp"
+
 namespace mv::ingest::imap {
 namespace {
 
@@ -19,6 +21,34 @@ constexpr std::size_t k_window = 3;  // UID FETCH commands in flight
 
 std::string uidvalidity_key(const std::string& folder) { return "imap:" + folder + ":uidvalidity"; }
 std::string last_uid_key(const std::string& folder) { return "imap:" + folder + ":last_uid"; }
+std::string below_key(const std::string& folder) { return "imap:" + folder + ":below"; }
+std::string mark_key(const std::string& folder) { return "imap:" + folder + ":mark"; }
+
+std::string header_mark(std::string_view message) {
+    std::string head;
+    head.reserve(std::min<std::size_t>(message.size(), 1 << 16));
+    for (char c : message) {
+        if (c == '\r') continue;
+        if (c == '\n' && !head.empty() && head.back() == '\n') break;  // the blank line ends the header
+        head += c;
+    }
+    while (!head.empty() && head.back() == '\n') head.pop_back();
+    return to_hex(sha256(head)).substr(0, 16) + ":" + std::to_string(head.size());
+}
+
+std::string renumbering_doubt(const ArchivedUpto& archived, const FolderNow& now) {
+    if (archived.last_uid == 0) return {};
+    const std::string last = std::to_string(archived.last_uid);
+    if (now.uidnext != 0 && now.uidnext <= archived.last_uid)
+        return "UIDNEXT " + std::to_string(now.uidnext) + " is not past the archived UID " + last;
+    std::uint64_t below = now.exists >= now.above ? now.exists - now.above : 0;
+    if (archived.below && below > *archived.below)
+        return std::to_string(below) + " messages at or below UID " + last + ", " + std::to_string(*archived.below) +
+               " when archived";
+    if (!archived.mark.empty() && now.mark && *now.mark != archived.mark)
+        return "UID " + last + " is another message than the archived one";
+    return {};
+}
 
 bool folder_selected(const std::string& path, const std::vector<std::string>& folders,
                      const std::vector<std::string>& exclude) {
@@ -64,17 +94,34 @@ bool ImapSource::sync_folder(std::size_t index) {
     const std::string vkey = checkpoint_key(account_.source, uidvalidity_key(folder.path));
     const std::string ukey = checkpoint_key(account_.source, last_uid_key(folder.path));
     const std::string where = "source '" + account_.source + "': folder '" + folder.path + "': ";
+    const std::string bkey = checkpoint_key(account_.source, below_key(folder.path));
+    const std::string mkey = checkpoint_key(account_.source, mark_key(folder.path));
     std::uint32_t committed_last = 0;
     std::uint32_t known_validity = 0;
-    if (auto it = checkpoints_.find(vkey); it != checkpoints_.end()) known_validity = static_cast<std::uint32_t>(std::stoul(it->second));
-    if (auto it = checkpoints_.find(ukey); it != checkpoints_.end()) committed_last = static_cast<std::uint32_t>(std::stoul(it->second));
+    ArchivedUpto archived;
+    auto number = [&](const std::string& key) -> std::optional<std::uint64_t> {
+        auto it = checkpoints_.find(key);
+        if (it == checkpoints_.end()) return std::nullopt;
+        try {
+            return static_cast<std::uint64_t>(std::stoull(it->second));
+        } catch (...) {
+            return std::nullopt;  // unreadable: as if absent (the folder is then read from its start)
+        }
+    };
+    known_validity = static_cast<std::uint32_t>(number(vkey).value_or(0));
+    committed_last = static_cast<std::uint32_t>(number(ukey).value_or(0));
+    archived.below = number(bkey);
+    if (auto it = checkpoints_.find(mkey); it != checkpoints_.end()) archived.mark = it->second;
 
     // Dovecot runs pipelined FETCH commands in parallel, so UIDs arrive out of order: the
     // checkpoint is the low watermark below which every listed UID has been handed over.
     std::vector<std::uint32_t> uids;
+    std::vector<std::string> marks;  // header_mark of each fetched UID, for the checkpoint
     std::vector<char> done;
     std::size_t watermark = 0, done_count = 0, done_at_failure = static_cast<std::size_t>(-1);
     std::uint32_t base = 0, validity = 0;
+    std::uint64_t below_base = 0;  // messages with UID <= base when listed
+    std::string base_mark;         // header_mark of UID base (when verified)
     bool listed = false;
     int stalls = 0;
     auto remaining = [&]() -> std::uint64_t { return listed ? uids.size() - done_count : 1; };
@@ -97,7 +144,9 @@ bool ImapSource::sync_folder(std::size_t index) {
     for (;;) {
         if (!client_ && !reconnect_or_give_up(where, remaining(), fetched_ == 0))
             return false;  // the server is gone: the other folders would fail alike
-        auto info = client_->select(folder.raw, true);
+        // SELECT, not EXAMINE: Courier keeps the UIDs (and UIDVALIDITY) it gives new mail only in a
+        // read-write session; BODY.PEEK[] still marks nothing read.
+        auto info = client_->select(folder.raw, Client::Access::read_write);
         if (!info) {
             if (retry(info.error())) continue;
             return true;
@@ -109,21 +158,72 @@ bool ImapSource::sync_folder(std::size_t index) {
                 committed_last = 0;
             }
             validity = info->uidvalidity;
+            std::vector<std::uint32_t> found;
+            if (committed_last != 0) {
+                // Cross-check the checkpoint: on any doubt read the folder from its start and let
+                // dedupe absorb the repeats, never skip mail behind numbers given out twice.
+                FolderNow now;
+                now.exists = info->exists;
+                now.uidnext = info->uidnext;
+                if (now.uidnext == 0) {  // Courier's SELECT does not say
+                    auto next = client_->status_uidnext(folder.raw);
+                    if (!next && next.error().kind == Error::Kind::unreachable) {
+                        if (retry(next.error())) continue;
+                        return true;
+                    }
+                    if (next) now.uidnext = *next;
+                }
+                if (info->exists > 0) {
+                    auto above = client_->uids_from(committed_last + 1);
+                    if (!above) {
+                        if (retry(above.error())) continue;
+                        return true;
+                    }
+                    found = std::move(*above);
+                }
+                now.above = found.size();
+                archived.last_uid = committed_last;
+                if (!archived.mark.empty() && info->exists > now.above) {
+                    std::vector<std::uint32_t> one{committed_last};
+                    auto r = client_->fetch(one, 1, 1, "(UID BODY.PEEK[HEADER])", [&](Fetched&& f) {
+                        if (f.uid == committed_last && f.body) now.mark = header_mark(*f.body);
+                        return true;
+                    });
+                    if (!r) {
+                        if (retry(r.error())) continue;
+                        return true;
+                    }
+                }
+                auto doubt = renumbering_doubt(archived, now);
+                if (!doubt.empty()) {
+                    net::log(where + "the server renumbered its messages (" + doubt +
+                             "); reading the whole folder again, repeats are deduplicated");
+                    committed_last = 0;
+                    found.clear();
+                } else if (now.mark) {
+                    base_mark = *now.mark;
+                } else if (now.exists > now.above) {
+                    base_mark = archived.mark;  // not asked (old checkpoint): keep what was known
+                }
+            }
             base = committed_last;
+            if (base == 0 && info->exists > 0) {
+                auto all = client_->uids_from(1);
+                if (!all) {
+                    if (retry(all.error())) continue;
+                    return true;
+                }
+                found = std::move(*all);
+            }
+            uids = std::move(found);
+            below_base = info->exists >= uids.size() ? info->exists - uids.size() : 0;
             {
                 std::lock_guard lk(mu_);
                 folders_[index].validity = validity;
                 folders_[index].archived_upto = committed_last;
             }
-            if (info->exists > 0) {
-                auto found = client_->uids_from(base + 1);
-                if (!found) {
-                    if (retry(found.error())) continue;
-                    return true;
-                }
-                uids = std::move(*found);
-            }
             done.assign(uids.size(), 0);
+            marks.assign(uids.size(), std::string());
             expected_ += uids.size();
             listed = true;
         } else if (info->uidvalidity != validity) {
@@ -145,15 +245,20 @@ bool ImapSource::sync_folder(std::size_t index) {
                                     done[i] = 1;
                                     ++done_count;
                                     ++fetched_;
+                                    marks[i] = header_mark(*f.body);
                                     while (watermark < uids.size() && done[watermark]) ++watermark;
                                     std::uint32_t safe = watermark ? uids[watermark - 1] : base;
+                                    const std::string& safe_mark = watermark ? marks[watermark - 1] : base_mark;
                                     RawMessage m;
+                                    m.checkpoint = {{vkey, validity_text},
+                                                    {ukey, std::to_string(safe)},
+                                                    {bkey, std::to_string(below_base + watermark)},
+                                                    {mkey, safe_mark}};
                                     m.bytes = std::move(*f.body);
                                     m.where = index::Location{account_.source, account_.username, folder.path,
                                                               std::to_string(f.uid)};
                                     m.flags = std::move(f.flags);
                                     m.fallback_date = f.internal_date;
-                                    m.checkpoint = {{vkey, validity_text}, {ukey, std::to_string(safe)}};
                                     m.ack = (static_cast<std::uint64_t>(index + 1) << 32) | f.uid;
                                     if (!queue_.push(std::move(m))) {
                                         stopped = true;
@@ -185,7 +290,7 @@ void ImapSource::delete_durable() {
     for (auto& f : todo) {
         std::sort(f.durable.begin(), f.durable.end());
         f.durable.erase(std::unique(f.durable.begin(), f.durable.end()), f.durable.end());
-        auto sel = (*client)->select(f.folder.raw, false);
+        auto sel = (*client)->select(f.folder.raw, Client::Access::read_write);
         if (!sel) {
             add_error("source '" + account_.source + "': folder '" + f.folder.path + "': cannot delete archived messages: " +
                       net::detail(sel.error().message));

@@ -15,7 +15,7 @@ std::string decode_subject(const std::string& header_block) {
     while (pos < header_block.size()) {
         auto eol = header_block.find('\n', pos);
         std::string line = header_block.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+        while (!line.empty() && line.back() == '\r') line.pop_back();  // Courier sends CR CR LF for CRLF files
         pos = eol == std::string::npos ? header_block.size() : eol + 1;
         if (line.empty()) break;
         if (line[0] == ' ' || line[0] == '\t') {

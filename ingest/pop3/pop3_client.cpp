@@ -80,8 +80,20 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
         if (auto r = c->capa(); !r) return fail(r.error());
     }
     net::warn_trust_all(account, *c->stream_);
+    if (auto r = c->enable_utf8(); !r) return fail(r.error());
     if (auto r = c->authenticate(); !r) return fail(r.error());
     return c;
+}
+
+Result<void> Client::enable_utf8() {
+    // RFC 6856: without UTF8, Courier hands out a "Cannot display Unicode content" notice in
+    // place of every message with 8-bit headers.
+    if (!has("UTF8")) return ok();
+    auto r = command("UTF8");
+    if (r) return ok();
+    if (r.error().kind == Error::Kind::unreachable) return fail(r.error());
+    net::log("source '" + account_.source + "': the server offers UTF8 but refused it: " + net::detail(r.error().message));
+    return ok();
 }
 
 Result<void> Client::authenticate() {

@@ -1,5 +1,5 @@
 #pragma once
-// A POP3 client (RFC 1939, CAPA, STLS, AUTH, PIPELINING): enough to archive a maildrop.
+// A POP3 client (RFC 1939, CAPA, STLS, UTF8, AUTH, PIPELINING): enough to archive a maildrop.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +39,7 @@ class Client {
     Result<std::string> status_line(const std::string& what);
     Result<void> multiline(std::string& out);  // up to ".", dot-unstuffed, CRLF line ends
     Result<void> capa();
+    Result<void> enable_utf8();  // UTF8 (RFC 6856) when CAPA offers it
     Result<void> authenticate();
     Error fail_msg(Error::Kind k, const std::string& what) const;
 
