@@ -460,7 +460,7 @@ Result<Prepared> prepare(std::string_view q, unsigned max_expansion) {
                 if (auto near = near_field(name); !near.empty() && !(j + 1 < n && q[j + 1] == ':'))
                     out.notices.push_back("\"" + std::string(q.substr(i, j - i + 1)) +
                                           "\" is not a field, so it was searched as text (did you mean " + near + ":?)");
-            } else if (colon) {
+            } else if (colon && known_field(name)) {
                 std::size_t v = j + 1;
                 if (v >= n || is_space(q[v]) || q[v] == ')')
                     return bad_query(i, "field \"" + name + ":\" needs a value");

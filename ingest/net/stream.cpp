@@ -201,7 +201,8 @@ Result<void> Stream::start_tls() {
         std::string detail;
         if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {
             std::string names = certificate_names(ssl);
-            detail = "the certificate is for " + (names.empty() ? std::string("other names") : names) +
+            detail = "certificate verification failed: the certificate is for " +
+                     (names.empty() ? std::string("other names") : names) +
                      ", not for the configured host \"" + host + "\" (set host to one of its names" +
                      (endpoint_.tls.ca_file.empty() ? "" : "; ca_file is fine, the chain was trusted") + ")";
         } else if (vr != X509_V_OK) {
