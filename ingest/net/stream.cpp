@@ -35,13 +35,8 @@ std::string ssl_errors() {
     return out;
 }
 
-// The DNS names (subjectAltName, else the common name) of the peer's certificate, "a, b".
-std::string certificate_names(SSL* ssl) {
-#if OPENSSL_VERSION_MAJOR >= 3
-    X509* cert = SSL_get1_peer_certificate(ssl);
-#else
-    X509* cert = SSL_get_peer_certificate(ssl);
-#endif
+// The DNS names (subjectAltName, else the common name) of a certificate, "\"a\", \"b\"".
+std::string certificate_names(X509* cert) {
     if (!cert) return {};
     std::string out;
     auto add = [&](std::string n) {
@@ -65,8 +60,16 @@ std::string certificate_names(SSL* ssl) {
         char cn[256] = {0};
         if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) add(cn);
     }
-    X509_free(cert);
     return out;
+}
+
+// The names of the server's certificate, noted during verification (a failed handshake
+// keeps no peer certificate): SSL_connect verifies on the calling thread.
+thread_local std::string t_peer_names;
+
+int note_peer_names(int preverify_ok, X509_STORE_CTX* store) {
+    if (X509_STORE_CTX_get_error_depth(store) == 0) t_peer_names = certificate_names(X509_STORE_CTX_get_current_cert(store));
+    return preverify_ok;
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -161,7 +164,7 @@ Result<void> Stream::start_tls() {
     ctx_ = ctx;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (!endpoint_.tls.trust_all) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, note_peer_names);
         if (!endpoint_.tls.ca_file.empty()) {
             if (SSL_CTX_load_verify_locations(ctx, endpoint_.tls.ca_file.c_str(), nullptr) != 1)
                 return fail(Error::Kind::usage, "source '" + endpoint_.source + "': cannot read ca_file '" +
@@ -183,6 +186,7 @@ Result<void> Stream::start_tls() {
         else
             X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
     }
+    t_peer_names.clear();
     // Anything buffered before the handshake would be a protocol violation (STARTTLS injection).
     buf_.clear();
     pos_ = 0;
@@ -200,7 +204,7 @@ Result<void> Stream::start_tls() {
         long vr = SSL_get_verify_result(ssl);
         std::string detail;
         if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-            std::string names = certificate_names(ssl);
+            std::string names = t_peer_names;
             detail = "certificate verification failed: the certificate is for " +
                      (names.empty() ? std::string("other names") : names) +
                      ", not for the configured host \"" + host + "\" (set host to one of its names" +
