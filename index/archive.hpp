@@ -36,6 +36,7 @@ struct Location {
     // Set when the server reported the message gone from here (Graph @removed); it stays archived.
     std::string removed;          // the server's reason ("deleted", "changed"); empty: not reported
     std::int64_t removed_at = 0;  // when that was seen, UTC seconds
+    std::vector<std::string> flags;  // as the source reported them (IMAP flags, Maildir letters)
     bool operator==(const Location&) const = default;
 };
 

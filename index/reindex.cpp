@@ -16,8 +16,12 @@ namespace {
 Location location_from_meta(std::string_view meta) {
     auto j = nlohmann::json::parse(meta, nullptr, false);
     if (!j.is_object()) return {};
-    return {j.value("source", ""), j.value("mailbox", ""), j.value("folder", ""), j.value("id", ""),
-            j.value("removed", ""), j.value("removed_at", std::int64_t{0})};
+    Location l{j.value("source", ""), j.value("mailbox", ""), j.value("folder", ""), j.value("id", ""),
+               j.value("removed", ""), j.value("removed_at", std::int64_t{0})};
+    if (j.contains("flags") && j["flags"].is_array())
+        for (const auto& f : j["flags"])
+            if (f.is_string()) l.flags.push_back(f.get<std::string>());
+    return l;
 }
 
 std::int64_t date_from_meta(std::string_view meta) {

@@ -28,6 +28,9 @@ inline constexpr std::array k_fields{
     Field{"source", "XSR", FieldKind::boolean, false},
     Field{"msgid", "XMID", FieldKind::boolean, false},
     Field{"has", "XHAS", FieldKind::boolean, false},
+    Field{"is", "XSTATE", FieldKind::boolean, false},   // is:broken, is:removed, is:unread, is:flagged ...
+    Field{"flag", "XFLAG", FieldKind::boolean, false},  // flag:seen, flag:flagged, flag:$label ...
+    Field{"thread", "", FieldKind::boolean, false},     // thread:DOCNO, thread:<msgid> (query side only)
 };
 
 // Unique terms (not query fields).
@@ -37,6 +40,30 @@ inline constexpr std::string_view k_broken_term = "XSTATEbroken";
 // XID<16 hex of sha256(source \0 mailbox \0 server id)>: finds a location's document.
 inline constexpr std::string_view k_location_id_prefix = "XID";
 inline constexpr std::string_view k_removed_term = "XSTATEremoved";  // a location was removed on the server
+// XFLAG<name>: a flag some location reported at import/sync, normalised by index::flag_name()
+// ("\\Seen" and Maildir "S" -> "seen", "\\Flagged"/"F" -> "flagged", keywords lowercased).
+inline constexpr std::string_view k_flag_prefix = "XFLAG";
+// XREF<id>: a Message-ID named by In-Reply-To or References (without <>, lowercased), so
+// a thread is the closure of XMID/XREF terms (see query/thread).
+inline constexpr std::string_view k_ref_prefix = "XREF";
+// Address terms of the address fields (lowercased addr-spec), and their domains, for address
+// patterns: from:*@example.org is XDOMFexample.org, from:alice@* the wildcard XADRFalice@*.
+struct AddressField {
+    std::string_view name;     // "from"
+    std::string_view address;  // XADRF<local@domain>
+    std::string_view domain;   // XDOMF<domain>
+};
+inline constexpr std::array k_address_fields{
+    AddressField{"from", "XADRF", "XDOMF"},
+    AddressField{"to", "XADRT", "XDOMT"},
+    AddressField{"cc", "XADRC", "XDOMC"},
+    AddressField{"bcc", "XADRB", "XDOMB"},
+};
+constexpr const AddressField* address_field(std::string_view name) {
+    for (const auto& f : k_address_fields)
+        if (f.name == name) return &f;
+    return nullptr;
+}
 
 // Value slots.
 enum Slot : unsigned {

@@ -188,6 +188,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                               fc.stop();
                                               return nullptr;
                                           }
+                                          if (m->where.flags.empty()) m->where.flags = m->flags;  // is:/flag: terms
                                           // Bound memory in bytes too: wait for the tail of the
                                           // pipeline (on another thread) to release messages.
                                           const std::size_t size = m->bytes.size();

@@ -5,8 +5,11 @@
 
 #include <memory>
 
+#include "index/schema.hpp"
+
 #include "index/mime/parser.hpp"
 #include "index/text/fold.hpp"
+#include "query/thread.hpp"
 
 namespace mv::query {
 namespace {
@@ -62,6 +65,32 @@ std::vector<std::pair<AttachmentPart, GMimePart*>> walk_attachments(GMimeMessage
     return out;
 }
 
+// Text for reading: no blank lines before the first text (HTML reduced to text starts with
+// many), runs of blank lines cut to one, no trailing white space at the end.
+std::string tidy_text(std::string_view t) {
+    std::string out;
+    out.reserve(t.size());
+    int blank_run = 0;
+    bool started = false;
+    std::size_t pos = 0;
+    while (pos <= t.size()) {
+        auto eol = t.find('\n', pos);
+        std::string_view line = t.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+        pos = eol == std::string_view::npos ? t.size() + 1 : eol + 1;
+        const bool blank = line.find_first_not_of(" \t\r\f\v\xc2\xa0") == std::string_view::npos;
+        if (blank) {
+            if (started) ++blank_run;
+            continue;
+        }
+        if (started && blank_run) out += "\n";
+        blank_run = 0;
+        started = true;
+        out += line;
+        out += '\n';
+    }
+    return out;
+}
+
 }  // namespace
 
 Result<Hit> load_hit(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links) {
@@ -77,6 +106,31 @@ Result<Hit> load_hit(const index::Archive& archive, std::uint64_t docno, const L
     h.data = index::DocData::from_json(doc->get_data());
     decorate(archive, links, h);
     return h;
+}
+
+Result<std::vector<Hit>> thread_hits(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links) {
+    try {
+        Xapian::Database db = archive.database();
+        auto q = thread_query(db, std::to_string(docno));
+        if (!q) return fail(q.error());
+        Xapian::Enquire enquire(db);
+        enquire.set_query(*q);
+        enquire.set_weighting_scheme(Xapian::BoolWeight());
+        enquire.set_sort_by_value(schema::k_slot_date, false);
+        enquire.set_docid_order(Xapian::Enquire::ASCENDING);
+        Xapian::MSet m = enquire.get_mset(0, db.get_doccount());
+        std::vector<Hit> out;
+        for (auto it = m.begin(); it != m.end(); ++it) {
+            Hit h;
+            h.docno = *it;
+            h.data = index::DocData::from_json(it.get_document().get_data());
+            decorate(archive, links, h);
+            out.push_back(std::move(h));
+        }
+        return out;
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, "thread of " + std::to_string(docno) + ": " + e.get_msg());
+    }
 }
 
 std::string link_json(const Hit& hit) {
@@ -126,7 +180,7 @@ Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno
         for (auto& [a, part] : walk_attachments(p.msg.get(), true)) v.attachments.push_back(std::move(a));
     }
     auto parsed = index::parse_message(*raw, index::ParseLimits{}, v.hit.data.date);
-    if (parsed) v.body = parsed->body_text;
+    if (parsed) v.body = tidy_text(parsed->body_text);
     return v;
 }
 
@@ -144,7 +198,7 @@ std::string view_text(const MessageView& v) {
     line("Docno", std::to_string(v.hit.docno));
     line("Title", v.hit.title);
     line("Link", v.hit.link);
-    line("Date", iso_date(d.date));
+    line("Date", local_date(d.date, DateStyle::full));
     line("From", d.from);
     line("To", join(d.to));
     line("Cc", join(d.cc));
@@ -152,6 +206,9 @@ std::string view_text(const MessageView& v) {
     line("Message-ID", d.message_id.empty() ? "" : "<" + d.message_id + ">");
     line("Mailboxes", join(mailboxes_of(d)));
     line("Folders", join(folders_of(d)));
+    line("Flags", join(flags_of(d)));
+    if (d.broken) line("State", "broken (not cleanly parsable MIME; shown as far as it could be read)");
+    line("Thread", thread_id(v.hit.docno, d));
     for (const auto& l : d.locations)
         if (!l.removed.empty())
             line("Removed on the server", l.source + " " + l.mailbox + "/" + l.folder + " (" + l.removed + ", seen " +
@@ -182,6 +239,10 @@ std::string view_json(const MessageView& v) {
     j["cc"] = d.cc;
     j["subject"] = d.subject;
     j["message_id"] = d.message_id;
+    j["thread"] = thread_id(v.hit.docno, d);
+    j["references"] = d.references;
+    j["flags"] = flags_of(d);
+    j["broken"] = d.broken;
     j["mailboxes"] = mailboxes_of(d);
     j["folders"] = folders_of(d);
     j["size"] = d.size;

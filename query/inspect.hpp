@@ -27,9 +27,14 @@ struct MessageView {
     std::vector<AttachmentPart> attachments;                   // numbered from 1
 };
 
+// The conversation of `docno` (query/thread.hpp), oldest first.
+Result<std::vector<Hit>> thread_hits(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
+
 // Parses the original of `docno` for `show`.
 Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
+// Dates in local time (TZ) with the offset; no run of blank lines before the text.
 std::string view_text(const MessageView& v);
+// Dates in UTC (ISO 8601); also "thread", "references", "flags", "broken".
 std::string view_json(const MessageView& v);
 
 // The attachments of raw RFC 822 bytes (leaf parts with a file name or attachment

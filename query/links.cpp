@@ -59,7 +59,10 @@ LinkBuilder::LinkBuilder(LinkConfig config) : config_(std::move(config)), field_
 }
 
 std::string LinkBuilder::link(std::uint64_t docno, const index::DocData& d) const {
-    const std::string& t = config_.templ;
+    // A message without Message-ID cannot be linked by it: the docno link stands in.
+    static const std::string k_docno_template = "{base_url}/m/{docno}";
+    const std::string& t =
+        d.message_id.empty() && config_.templ.find("{msgid}") != std::string::npos ? k_docno_template : config_.templ;
     std::string out;
     out.reserve(t.size() + config_.base_url.size() + 16);
     for (std::size_t i = 0; i < t.size(); ++i) {
@@ -99,14 +102,15 @@ std::string LinkBuilder::title(std::uint64_t docno, const index::DocData& d, con
         return s;
     };
     std::string value;
-    if (field_.empty()) return std::to_string(docno) + ": " + d.subject;
+    const std::string fallback = std::to_string(docno) + ": " + (d.subject.empty() ? "(no subject)" : d.subject);
+    if (field_.empty()) return fallback;
     if (field_ == "subject") value = d.subject;
     else if (field_ == "from") value = d.from;
     else if (field_ == "to") value = join(d.to);
     else if (field_ == "cc") value = join(d.cc);
     else if (field_ == "message-id" || field_ == "msgid") value = d.message_id;
     else if (headers) value = headers(field_);
-    if (value.empty()) return std::to_string(docno) + ": " + d.subject;
+    if (value.empty()) return fallback;
     return value;
 }
 

@@ -28,7 +28,9 @@ using HeaderLookup = std::function<std::string(std::string_view name)>;
 class LinkBuilder {
   public:
     explicit LinkBuilder(LinkConfig config);
+    // A template with {msgid} falls back to {base_url}/m/{docno} for a message without one.
     std::string link(std::uint64_t docno, const index::DocData& data) const;
+    // title_field's value, else "{docno}: {subject}", an empty subject reading "(no subject)".
     // `headers` is called only when title_field names a header DocData does not hold.
     std::string title(std::uint64_t docno, const index::DocData& data, const HeaderLookup& headers) const;
     // True when titles need the original's headers.

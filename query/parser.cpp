@@ -7,8 +7,11 @@
 #include <ctime>
 #include <vector>
 
+#include "index/document/builder.hpp"
 #include "index/schema.hpp"
 #include "index/text/fold.hpp"
+#include "index/util/edit_distance.hpp"
+#include "query/thread.hpp"
 
 namespace mv::query {
 namespace {
@@ -43,19 +46,49 @@ long to_long(std::string_view s) {
     return v;
 }
 
-// One date -> [first second, last second] of the unit it names.
-Result<Range> parse_one_date(std::string_view v, std::int64_t now) {
+// Civil seconds (a wall-clock time written as if it were UTC) -> UTC seconds, in the local
+// zone (DST included: mktime decides; a time in a DST gap moves forward).
+std::int64_t local_to_utc(std::int64_t civil) {
+    std::time_t t = static_cast<std::time_t>(civil);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    tm.tm_isdst = -1;
+    return static_cast<std::int64_t>(std::mktime(&tm));
+}
+
+// UTC seconds -> civil seconds of the local zone.
+std::int64_t utc_to_local_civil(std::int64_t utc) {
+    std::time_t t = static_cast<std::time_t>(utc);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    return utc + tm.tm_gmtoff;
+}
+
+// One date -> [first second, last second] of the unit it names, in `zone` (a trailing "z":
+// UTC).
+Result<Range> parse_one_date(std::string_view v, std::int64_t now, DateZone zone) {
     auto bad = [&] {
         return fail(Error::Kind::usage, "date \"" + std::string(v) +
                                             "\" is not YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, "
-                                            "yesterday or Nd/Nw/Ny");
+                                            "yesterday or Nd/Nw/Ny (add Z for UTC: 2023-05-01Z)");
     };
     const std::int64_t day = 86400;
     if (v == "now") return Range{now, now};
+    bool utc = zone == DateZone::utc;
+    if (v.size() > 1 && v.back() == 'z') {
+        utc = true;
+        v.remove_suffix(1);
+    }
+    // civil [lo, hi_end) -> UTC [lo, hi]
+    auto span = [&](std::int64_t lo, std::int64_t hi_end) {
+        if (utc) return Range{lo, hi_end - 1};
+        return Range{local_to_utc(lo), local_to_utc(hi_end) - 1};
+    };
     if (v == "today" || v == "yesterday") {
-        std::int64_t start = now - ((now % day) + day) % day;
+        const std::int64_t civil_now = utc ? now : utc_to_local_civil(now);
+        std::int64_t start = civil_now - ((civil_now % day) + day) % day;
         if (v == "yesterday") start -= day;
-        return Range{start, start + day - 1};
+        return span(start, start + day);
     }
     if (v.size() >= 2 && all_digits(v.substr(0, v.size() - 1))) {
         char unit = v.back();
@@ -95,13 +128,12 @@ Result<Range> parse_one_date(std::string_view v, std::int64_t now) {
         if (d1 < 1 || d1 > days_in_month(y, m1)) return bad();
     }
     std::int64_t lo = days_from_civil(y, m1, d1) * day;
-    std::int64_t hi = days_from_civil(y, m2, d2) * day + day - 1;
+    std::int64_t hi_end = days_from_civil(y, m2, d2) * day + day;
     if (!time_part.empty()) {
         if (parts.size() != 3) return bad();
         unsigned hh = 0, mm = 0, ss = 0;
         int fields = 0;
         std::string_view tp = time_part;
-        if (!tp.empty() && tp.back() == 'z') tp.remove_suffix(1);
         std::vector<std::string_view> tparts;
         while (true) {
             auto c = tp.find(':');
@@ -118,9 +150,10 @@ Result<Range> parse_one_date(std::string_view v, std::int64_t now) {
         if (fields == 3) ss = static_cast<unsigned>(to_long(tparts[2]));
         if (hh > 23 || mm > 59 || ss > 60) return bad();
         lo += hh * 3600 + mm * 60 + ss;
-        hi = lo + (fields == 1 ? 3599 : fields == 2 ? 59 : 0);
+        const std::int64_t lo_utc = utc ? lo : local_to_utc(lo);
+        return Range{lo_utc, lo_utc + (fields == 1 ? 3599 : fields == 2 ? 59 : 0)};
     }
-    return Range{lo, hi};
+    return span(lo, hi_end);
 }
 
 std::pair<std::string_view, std::string_view> split_range(std::string_view v, bool& is_range) {
@@ -160,9 +193,9 @@ Result<std::int64_t> parse_size(std::string_view v) {
 
 class DateProcessor : public Xapian::FieldProcessor {
   public:
-    explicit DateProcessor(std::int64_t now) : now_(now) {}
+    DateProcessor(std::int64_t now, DateZone zone) : now_(now), zone_(zone) {}
     Xapian::Query operator()(const std::string& value) override {
-        auto r = parse_date_range(value, now_);
+        auto r = parse_date_range(value, now_, zone_);
         if (!r) throw Xapian::QueryParserError(r.error().message);
         return value_range(schema::k_slot_date, *r);
     }
@@ -177,6 +210,7 @@ class DateProcessor : public Xapian::FieldProcessor {
 
   private:
     std::int64_t now_;
+    DateZone zone_;
 };
 
 class SizeProcessor : public Xapian::FieldProcessor {
@@ -207,20 +241,88 @@ class MsgidProcessor : public Xapian::FieldProcessor {
     }
 };
 
+// is:broken, is:removed, and the flags sources report: is:unread (no location seen),
+// is:read/seen, is:flagged/starred, is:answered/replied, is:draft, is:deleted/trashed,
+// is:passed/forwarded.
+Xapian::Query flag_query(const std::string& name) {
+    if (name == "unread")
+        return Xapian::Query(Xapian::Query::OP_AND_NOT, Xapian::Query::MatchAll,
+                             Xapian::Query(std::string(schema::k_flag_prefix) + "seen"));
+    return Xapian::Query(std::string(schema::k_flag_prefix) + name);
+}
+
+class IsProcessor : public Xapian::FieldProcessor {
+  public:
+    Xapian::Query operator()(const std::string& value) override {
+        if (value == "broken") return Xapian::Query(std::string(schema::k_broken_term));
+        if (value == "removed") return Xapian::Query(std::string(schema::k_removed_term));
+        static const std::pair<const char*, const char*> k_aliases[] = {
+            {"unread", "unread"}, {"read", "seen"},      {"seen", "seen"},         {"flagged", "flagged"},
+            {"starred", "flagged"}, {"answered", "answered"}, {"replied", "answered"}, {"draft", "draft"},
+            {"deleted", "deleted"}, {"trashed", "deleted"},   {"passed", "passed"},    {"forwarded", "passed"}};
+        for (const auto& [alias, flag] : k_aliases)
+            if (value == alias) return flag_query(flag);
+        throw Xapian::QueryParserError("is:" + value +
+                                       " is unknown; is: takes broken, removed, unread, read, flagged, answered, "
+                                       "draft, deleted, passed (or flag:NAME for any flag)");
+    }
+};
+
+class FlagProcessor : public Xapian::FieldProcessor {
+  public:
+    Xapian::Query operator()(const std::string& value) override { return flag_query(index::flag_name(value)); }
+};
+
+class ThreadProcessor : public Xapian::FieldProcessor {
+  public:
+    explicit ThreadProcessor(Xapian::Database db) : db_(std::move(db)) {}
+    Xapian::Query operator()(const std::string& value) override {
+        auto q = thread_query(db_, value);
+        if (!q) throw Xapian::QueryParserError(q.error().message);
+        return *q;
+    }
+
+  private:
+    Xapian::Database db_;
+};
+
+// A query the pre-pass built (address patterns), put back where its placeholder stands.
+class PlaceholderProcessor : public Xapian::FieldProcessor {
+  public:
+    explicit PlaceholderProcessor(Xapian::Query q) : q_(std::move(q)) {}
+    Xapian::Query operator()(const std::string&) override { return q_; }
+
+  private:
+    Xapian::Query q_;
+};
+
 // ---- the pre-pass: validation with columns, folding, -word as NOT ----
 
 bool is_operator(std::string_view w) { return w == "AND" || w == "OR" || w == "NOT" || w == "XOR"; }
+
+// "and", "Or", ...: the operator in upper case, else "". Like notmuch and mu (Xapian's
+// FLAG_BOOLEAN_ANY_CASE), lower-case operators are operators; unlike them, one that cannot
+// be an operator where it stands (nothing on its left or right) is a word.
+std::string any_case_operator(std::string_view w) {
+    if (w.size() < 2 || w.size() > 3) return {};
+    std::string u(w);
+    for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return is_operator(u) ? u : std::string();
+}
 
 bool known_field(std::string_view name) {
     return schema::field(name) != nullptr || name == "date" || name == "size";
 }
 
-std::string known_fields_list() {
-    std::string s;
-    for (const auto& f : schema::k_fields) s += std::string(f.name) + ": ";
-    s += "date: size:";
-    return s;
+// The field a mistyped name was probably meant to be, or "".
+std::string near_field(std::string_view name) {
+    for (const auto& f : schema::k_fields)
+        if (close_to(name, f.name)) return std::string(f.name);
+    for (std::string_view f : {"date", "size"})
+        if (close_to(name, f)) return std::string(f);
+    return {};
 }
+
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -233,13 +335,52 @@ Unexpected bad_query(std::size_t col, const std::string& what) {
 struct Prepared {
     std::string text;   // what goes to Xapian::QueryParser
     bool match_all = false;
+    // Queries the pre-pass built itself (address patterns), each behind its own boolean
+    // prefix in `text` ("<name>:x"), so QueryParser combines them like any other term.
+    std::vector<std::pair<std::string, Xapian::Query>> placeholders;
+    std::vector<std::string> notices;
     // date: values that constrain every match: outside parentheses, not negated, and no
     // OR/XOR outside parentheses (Xapian ORs repeated date: filters, hence a union).
     std::vector<std::string> top_dates;
     bool top_or = false;
 };
 
-Result<Prepared> prepare(std::string_view q) {
+std::string leading_wildcard(std::string_view w) {
+    std::string rest(w);
+    while (!rest.empty() && rest.front() == '*') rest.erase(0, 1);
+    return "\"" + std::string(w) + "\": a wildcard can only end a word (" + (rest.empty() ? "word" : rest) +
+           "* finds words that begin with " + (rest.empty() ? "word" : rest) +
+           "); a leading * is not supported (for addresses: from:*@example.org)";
+}
+
+// from:*@example.org (the domain), from:*@example.* (domains that begin so), from:alice@*
+// and from:alice@ex* (addresses that begin so), on the field's address terms only.
+Result<Xapian::Query> address_pattern(const schema::AddressField& f, std::string_view v, unsigned max_expansion) {
+    auto unsupported = [&] {
+        return fail(Error::Kind::usage, "address pattern \"" + std::string(v) +
+                                            "\" is not supported; use *@domain, *@dom*, name@* or name@dom*");
+    };
+    const auto at = v.rfind('@');
+    std::string_view local = v.substr(0, at), domain = v.substr(at + 1);
+    auto star_only_at_end = [](std::string_view s) {
+        auto p = s.find('*');
+        return p == std::string_view::npos || p == s.size() - 1;
+    };
+    auto wildcard = [&](std::string prefix) {
+        return Xapian::Query(Xapian::Query::OP_WILDCARD, prefix, max_expansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+    };
+    if (local == "*") {
+        if (domain.empty() || domain == "*" || !star_only_at_end(domain)) return unsupported();
+        if (domain.back() == '*') return wildcard(std::string(f.domain) + std::string(domain.substr(0, domain.size() - 1)));
+        return Xapian::Query(std::string(f.domain) + std::string(domain));
+    }
+    if (local.empty() || local.find('*') != std::string_view::npos || domain.empty() || !star_only_at_end(domain) ||
+        domain.back() != '*')
+        return unsupported();
+    return wildcard(std::string(f.address) + std::string(local) + "@" + std::string(domain.substr(0, domain.size() - 1)));
+}
+
+Result<Prepared> prepare(std::string_view q, unsigned max_expansion) {
     Prepared out;
     std::vector<std::pair<Tok, std::size_t>> toks;  // kind, column
     std::vector<std::size_t> open;
@@ -313,11 +454,13 @@ Result<Prepared> prepare(std::string_view q) {
             const bool colon = j < n && q[j] == ':' && !(j + 1 < n && q[j + 1] == '/');
             const bool value_follows = j + 1 < n && !is_space(q[j + 1]) && q[j + 1] != ')';
             const std::string name = colon ? text::fold(q.substr(i, j - i)) : std::string();
-            // "Re: subject" and URLs are words; "name:value" is a field.
-            if (colon && (value_follows || known_field(name))) {
-                if (!known_field(name))
-                    return bad_query(i, "unknown field \"" + std::string(q.substr(i, j - i + 1)) +
-                                            "\" (fields: " + known_fields_list() + ")");
+            // "Re: subject" and URLs are words; "name:value" is a field; "std::vector" or
+            // "note:this", whose name is no field, are words too (as notmuch and mu do).
+            if (colon && !known_field(name) && value_follows) {
+                if (auto near = near_field(name); !near.empty() && !(j + 1 < n && q[j + 1] == ':'))
+                    out.notices.push_back("\"" + std::string(q.substr(i, j - i + 1)) +
+                                          "\" is not a field, so it was searched as text (did you mean " + near + ":?)");
+            } else if (colon && known_field(name)) {
                 std::size_t v = j + 1;
                 if (v >= n || is_space(q[v]) || q[v] == ')')
                     return bad_query(i, "field \"" + name + ":\" needs a value");
@@ -342,8 +485,23 @@ Result<Prepared> prepare(std::string_view q) {
                 } else {
                     std::size_t e = v;
                     while (e < n && !is_space(q[e]) && q[e] != ')' && q[e] != '(') ++e;
-                    emit_folded(q.substr(v, e - v));
-                    if (top_date) out.top_dates.push_back(text::fold(q.substr(v, e - v)));
+                    const std::string value = text::fold(q.substr(v, e - v));
+                    const auto* af = schema::address_field(name);
+                    if (af && value.find('*') != std::string::npos && value.find('@') != std::string::npos) {
+                        auto pattern = address_pattern(*af, value, max_expansion);
+                        if (!pattern) return bad_query(v, pattern.error().message);
+                        out.text.resize(out.text.size() - name.size() - 1);
+                        std::string ph = "xmvpattern";
+                        for (std::size_t k = out.placeholders.size() + 1; k; k /= 26) ph += static_cast<char>('a' + k % 26);
+                        out.text += ph + ":x";
+                        out.placeholders.emplace_back(ph, std::move(*pattern));
+                    } else {
+                        const auto* f = schema::field(name);
+                        if (f && f->kind == schema::FieldKind::text && value.size() > 1 && value.front() == '*')
+                            return bad_query(v, leading_wildcard(value));
+                        out.text += value;
+                    }
+                    if (top_date) out.top_dates.push_back(value);
                     i = e;
                 }
                 toks.push_back({Tok::word, start});
@@ -355,12 +513,22 @@ Result<Prepared> prepare(std::string_view q) {
         std::size_t e = i;
         while (e < n && !is_space(q[e]) && q[e] != '(' && q[e] != ')' && q[e] != '"') ++e;
         std::string_view w = q.substr(i, e - i);
-        if (!negate && is_operator(w)) {
-            toks.push_back({w == "NOT" ? Tok::op_not : Tok::op_binary, start});
-            if ((w == "OR" || w == "XOR") && open.empty()) out.top_or = true;
-            if (w == "NOT") emit_not();
-            else out.text += w;
+        std::string op = negate ? std::string() : is_operator(w) ? std::string(w) : any_case_operator(w);
+        if (!op.empty() && !is_operator(w)) {
+            // A lower-case operator needs an operand on its right (and a binary one on its left).
+            std::size_t k = e;
+            while (k < n && is_space(q[k])) ++k;
+            const bool right = k < n && q[k] != ')';
+            const bool left = !toks.empty() && (toks.back().first == Tok::word || toks.back().first == Tok::rparen);
+            if (!right || (op != "NOT" && !left)) op.clear();
+        }
+        if (!op.empty()) {
+            toks.push_back({op == "NOT" ? Tok::op_not : Tok::op_binary, start});
+            if ((op == "OR" || op == "XOR") && open.empty()) out.top_or = true;
+            if (op == "NOT") emit_not();
+            else out.text += op;
         } else {
+            if (w.size() > 1 && w.front() == '*') return bad_query(i, leading_wildcard(w));
             toks.push_back({Tok::word, start});
             emit_folded(w);
             operand_done();
@@ -439,20 +607,20 @@ Xapian::Query with_exact_stems(const Xapian::Query& q) {
 
 }  // namespace
 
-Result<Range> parse_date_range(std::string_view value, std::int64_t now) {
+Result<Range> parse_date_range(std::string_view value, std::int64_t now, DateZone zone) {
     bool is_range = false;
     auto [a, b] = split_range(value, is_range);
-    if (!is_range) return parse_one_date(a, now);
+    if (!is_range) return parse_one_date(a, now, zone);
     if (a.empty() && b.empty())
         return fail(Error::Kind::usage, "date range \"..\" needs a start or an end");
     Range r;
     if (!a.empty()) {
-        auto lo = parse_one_date(a, now);
+        auto lo = parse_one_date(a, now, zone);
         if (!lo) return lo;
         r.lo = lo->lo;
     }
     if (!b.empty()) {
-        auto hi = parse_one_date(b, now);
+        auto hi = parse_one_date(b, now, zone);
         if (!hi) return hi;
         r.hi = hi->hi;
     }
@@ -502,15 +670,16 @@ Result<Range> parse_size_range(std::string_view value) {
 }
 
 Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
-    auto prepared = prepare(text);
+    auto prepared = prepare(text, options.max_wildcard_expansion);
     if (!prepared) return fail(prepared.error());
-    if (prepared->match_all) return ParsedQuery{Xapian::Query(Xapian::Query::MatchAll), {}};
+    if (prepared->match_all) return ParsedQuery{Xapian::Query(Xapian::Query::MatchAll), {}, {}};
     std::int64_t now = options.now ? options.now : static_cast<std::int64_t>(std::time(nullptr));
     ParsedQuery out;
+    out.notices = prepared->notices;
     if (!prepared->top_or && !prepared->top_dates.empty()) {
         bool first = true;
         for (const auto& v : prepared->top_dates) {
-            auto r = parse_date_range(v, now);
+            auto r = parse_date_range(v, now, options.zone);
             if (!r) break;  // the field processor reports it
             if (first) out.date = *r;
             else {
@@ -538,10 +707,15 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
             std::string name(f.name), prefix(f.prefix);
             if (name == "has") qp.add_boolean_prefix(name, (new HasProcessor)->release());
             else if (name == "msgid") qp.add_boolean_prefix(name, (new MsgidProcessor)->release());
+            else if (name == "is") qp.add_boolean_prefix(name, (new IsProcessor)->release());
+            else if (name == "flag") qp.add_boolean_prefix(name, (new FlagProcessor)->release());
+            else if (name == "thread") qp.add_boolean_prefix(name, (new ThreadProcessor(db))->release());
             else if (f.kind == schema::FieldKind::text) qp.add_prefix(name, prefix);
             else qp.add_boolean_prefix(name, prefix);
         }
-        qp.add_boolean_prefix("date", (new DateProcessor(now))->release());
+        qp.add_boolean_prefix("date", (new DateProcessor(now, options.zone))->release());
+        for (const auto& [name, q] : prepared->placeholders)
+            qp.add_boolean_prefix(name, (new PlaceholderProcessor(q))->release());
         qp.add_boolean_prefix("size", (new SizeProcessor)->release());
         const unsigned flags = Xapian::QueryParser::FLAG_BOOLEAN | Xapian::QueryParser::FLAG_PHRASE |
                                Xapian::QueryParser::FLAG_WILDCARD | Xapian::QueryParser::FLAG_PURE_NOT |

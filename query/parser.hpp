@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "index/util/result.hpp"
 
@@ -17,9 +18,15 @@ struct Range {
     std::optional<std::int64_t> lo, hi;
 };
 
+// How calendar dates of a query are read: in the process's local time zone (TZ, or the
+// [archive] timezone the CLI puts into TZ) or in UTC. A value ending in "z"/"Z"
+// (date:2023-05-01Z, date:2023-05-01T10:00Z) is UTC either way.
+enum class DateZone { utc, local };
+
 // date: value (already folded) -> UTC seconds. Forms: YYYY, YYYY-MM, YYYY-MM-DD,
 // YYYY-MM-DDTHH:MM[:SS], YYYYMMDD, today, yesterday, now, Nd/Nw/Ny (ago); A..B, A.., ..B.
-Result<Range> parse_date_range(std::string_view value, std::int64_t now);
+// Each calendar unit is that unit in `zone`.
+Result<Range> parse_date_range(std::string_view value, std::int64_t now, DateZone zone = DateZone::utc);
 // size: value -> bytes. Units b, k/kb/kib, m/mb/mib, g/gb/gib (powers of 1024), decimals
 // allowed; A..B, A.., ..B, >A, >=A, <A, <=A; a single value is an exact size.
 Result<Range> parse_size_range(std::string_view value);
@@ -28,6 +35,7 @@ struct ParseOptions {
     std::string stemmer = "english";  // "none" or "" = no stemming
     std::int64_t now = 0;             // for relative dates; 0 = current time
     unsigned max_wildcard_expansion = 2000;
+    DateZone zone = DateZone::utc;    // the CLI passes local
 };
 
 // Parses `text`; Error::Kind::usage with one line naming the problem and its column.
@@ -37,6 +45,8 @@ Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database&
 struct ParsedQuery {
     Xapian::Query query;
     Range date;  // every match's date lies within (from date: terms that constrain all)
+    // Lines worth telling the user (e.g. "form:" is not a field, searched as text), no prefix.
+    std::vector<std::string> notices;
 };
 Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 

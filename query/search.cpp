@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "index/schema.hpp"
+#include "query/thread.hpp"
 
 namespace mv::query {
 
@@ -206,6 +207,23 @@ nlohmann::ordered_json removed_json(const index::DocData& d) {
     return out;
 }
 
+std::string local_date(std::int64_t utc_seconds, DateStyle style) {
+    std::time_t t = static_cast<std::time_t>(utc_seconds);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, style == DateStyle::full ? "%Y-%m-%d %H:%M:%S %z" : "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+std::vector<std::string> flags_of(const index::DocData& d) {
+    std::vector<std::string> v;
+    for (const auto& l : d.locations)
+        for (const auto& f : l.flags)
+            if (auto n = index::flag_name(f); std::find(v.begin(), v.end(), n) == v.end()) v.push_back(n);
+    return v;
+}
+
 std::string hit_json(const Hit& h) {
     nlohmann::ordered_json j;
     j["docno"] = h.docno;
@@ -221,13 +239,17 @@ std::string hit_json(const Hit& h) {
     j["attachments"] = std::move(atts);
     j["title"] = h.title;
     j["link"] = h.link;
+    j["cc"] = h.data.cc;
+    j["message_id"] = h.data.message_id;
+    j["thread"] = thread_id(h.docno, h.data);
+    j["flags"] = flags_of(h.data);
+    j["broken"] = h.data.broken;
     if (auto removed = removed_json(h.data); !removed.empty()) j["removed"] = std::move(removed);
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string hit_line(const Hit& h) {
-    std::string date = iso_date(h.data.date);
-    date = date.substr(0, 10) + " " + date.substr(11, 5);
+    std::string date = local_date(h.data.date);
     auto clean = [](std::string s) {
         for (auto& c : s)
             if (c == '\n' || c == '\r' || c == '\t') c = ' ';

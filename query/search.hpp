@@ -52,9 +52,16 @@ Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, st
 // Title/link for one document (reads the original only when title_field needs a header).
 void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit);
 
-// "2023-04-25T10:02:11Z" (shared with the import side)
+// "2023-04-25T10:02:11Z" (shared with the import side): JSON, always UTC.
 using index::iso_date;
-// One `search --json` line (no newline), keys in DESIGN.md order; then "removed" if any.
+// For people: the local time zone (TZ) — "2023-05-01 01:30", or with `seconds_and_zone`
+// "2023-05-01 01:30:00 +0200".
+enum class DateStyle { short_form, full };
+std::string local_date(std::int64_t utc_seconds, DateStyle style = DateStyle::short_form);
+// Flags of all locations (index::flag_name), first seen first, no repeats.
+std::vector<std::string> flags_of(const index::DocData& d);
+// One `search --json` line (no newline), keys in DESIGN.md order, then "cc", "message_id",
+// "thread" (query/thread.hpp), "flags", "broken"; then "removed" if any.
 std::string hit_json(const Hit& hit);
 // One human line: date, from, title, link.
 std::string hit_line(const Hit& hit);

@@ -112,6 +112,7 @@ Result<Config> load_config(const std::filesystem::path& file) {
     if (auto* a = root["archive"].as_table()) {
         c.archive_path = (*a)["path"].value_or(std::string{});
         c.stemmer = (*a)["stemmer"].value_or(std::string{"english"});
+        c.timezone = (*a)["timezone"].value_or(std::string{});
     }
     if (auto* l = root["links"].as_table()) {
         c.links_base_url = (*l)["base_url"].value_or(c.links_base_url);

@@ -37,6 +37,7 @@ struct Config {
     std::filesystem::path file;  // empty when no config was read
     std::string archive_path;
     std::string stemmer = "english";
+    std::string timezone;  // [archive] timezone, e.g. "Europe/Berlin": for display and date: when TZ is unset
     std::string links_base_url = "http://127.0.0.1:8025";
     std::string links_template = "{base_url}/m/{docno}";
     std::string links_title_field;

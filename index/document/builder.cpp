@@ -45,11 +45,52 @@ class DistinctStem final : public Xapian::StemImplementation {
     Xapian::Stem stem_;
 };
 
+// "Name <a@b>" or "a@b" -> "a@b" lowercased; "" when there is no '@'.
+std::string addr_spec(std::string_view display) {
+    auto lt = display.rfind('<');
+    if (lt != std::string_view::npos) {
+        auto gt = display.find('>', lt);
+        display = display.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
+    }
+    while (!display.empty() && (display.front() == ' ' || display.front() == '"')) display.remove_prefix(1);
+    while (!display.empty() && (display.back() == ' ' || display.back() == '"')) display.remove_suffix(1);
+    if (display.find('@') == std::string_view::npos || display.find(' ') != std::string_view::npos) return {};
+    return lower_ascii(display);
+}
+
+// XADR<f><address> and XDOM<f><domain> of one address field (schema::k_address_fields).
+void add_address_terms(Xapian::Document& doc, std::string_view field, const std::vector<std::string>& displays) {
+    const schema::AddressField* f = schema::address_field(field);
+    for (const auto& d : displays) {
+        std::string a = addr_spec(d);
+        if (a.empty()) continue;
+        add_boolean(doc, f->address, a);
+        add_boolean(doc, f->domain, a.substr(a.rfind('@') + 1));
+    }
+}
+
 }  // namespace
+
+std::string flag_name(std::string_view flag) {
+    if (flag.size() == 1) {  // Maildir info letters
+        switch (flag[0]) {
+            case 'S': return "seen";
+            case 'F': return "flagged";
+            case 'R': return "answered";
+            case 'D': return "draft";
+            case 'T': return "deleted";
+            case 'P': return "passed";
+            default: break;
+        }
+    }
+    if (!flag.empty() && flag.front() == '\\') flag.remove_prefix(1);
+    return lower_ascii(flag);
+}
 
 std::string DocData::to_json() const {
     json j;
     j["msgid"] = message_id;
+    if (!references.empty()) j["refs"] = references;
     j["date"] = date;
     j["from"] = from;
     j["to"] = to;
@@ -67,6 +108,7 @@ std::string DocData::to_json() const {
             loc["removed"] = l.removed;
             loc["removed_at"] = l.removed_at;
         }
+        if (!l.flags.empty()) loc["flags"] = l.flags;
         locs.push_back(std::move(loc));
     }
     j["locations"] = std::move(locs);
@@ -79,6 +121,7 @@ DocData DocData::from_json(const std::string& s) {
     json j = json::parse(s, nullptr, false);
     if (!j.is_object()) return d;
     d.message_id = j.value("msgid", "");
+    if (j.contains("refs") && j["refs"].is_array()) d.references = j["refs"].get<std::vector<std::string>>();
     d.date = j.value("date", std::int64_t{0});
     d.from = j.value("from", "");
     if (j.contains("to")) d.to = j["to"].get<std::vector<std::string>>();
@@ -90,9 +133,12 @@ DocData DocData::from_json(const std::string& s) {
         for (const auto& a : j["attachments"])
             d.attachments.push_back({a.value("name", ""), a.value("type", ""), a.value("size", std::uint64_t{0})});
     if (j.contains("locations"))
-        for (const auto& l : j["locations"])
+        for (const auto& l : j["locations"]) {
             d.locations.push_back({l.value("source", ""), l.value("mailbox", ""), l.value("folder", ""), l.value("id", ""),
                                    l.value("removed", ""), l.value("removed_at", std::int64_t{0})});
+            if (l.contains("flags") && l["flags"].is_array())
+                d.locations.back().flags = l["flags"].get<std::vector<std::string>>();
+        }
     d.broken = j.value("broken", false);
     return d;
 }
@@ -110,6 +156,7 @@ std::string location_id_term(const Location& where) {
 void add_location_terms(Xapian::Document& doc, const Location& where) {
     if (auto id = location_id_term(where); !id.empty()) doc.add_boolean_term(id);
     if (!where.removed.empty()) doc.add_boolean_term(std::string(schema::k_removed_term));
+    for (const auto& f : where.flags) add_boolean(doc, schema::k_flag_prefix, flag_name(f));
     add_boolean(doc, schema::prefix_of("source"), where.source);
     add_boolean(doc, schema::prefix_of("mailbox"), where.mailbox);
     // "Inbox/Projects/2024": the folder and each ancestor, so folder:Inbox/Projects finds it.
@@ -159,6 +206,11 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
     field("body", msg.attachment_text);
 
     add_boolean(doc, schema::prefix_of("msgid"), lower_ascii(msg.message_id));
+    for (const auto& r : msg.references) add_boolean(doc, schema::k_ref_prefix, lower_ascii(r));
+    add_address_terms(doc, "from", {msg.from});
+    add_address_terms(doc, "to", msg.to);
+    add_address_terms(doc, "cc", msg.cc);
+    add_address_terms(doc, "bcc", msg.bcc);
     if (!msg.attachments.empty()) doc.add_boolean_term(std::string(schema::prefix_of("has")) + "attachment");
     if (msg.broken || !msg.defects.empty()) doc.add_boolean_term(std::string(schema::k_broken_term));
     doc.add_boolean_term(std::string(schema::k_dedupe_prefix) + to_hex(dedupe_key));
@@ -171,6 +223,7 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
 
     DocData data;
     data.message_id = msg.message_id;
+    data.references = msg.references;
     data.date = msg.date;
     data.from = msg.from;
     data.to = msg.to;
@@ -180,7 +233,7 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
     data.sha256 = to_hex(sha);
     data.attachments = msg.attachments;
     data.locations.push_back(where);
-    data.broken = msg.broken;
+    data.broken = msg.broken || !msg.defects.empty();  // as the XSTATEbroken term
     doc.set_data(data.to_json());
     // The TermGenerator keeps a reference to the document it fills, and Xapian's reference
     // counts are not atomic: the document goes to a shard's writer thread, so let go of it.

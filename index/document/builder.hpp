@@ -14,7 +14,10 @@
 //   XMID<message-id without <>, lowercased>, XHASattachment, Q<hex dedupe key>, XSHA<hex sha>.
 //   Folder labels are the full path ("Inbox/Projects"); each ancestor path is added too.
 //   Each location with a server id adds location_id_term() (XID<hash>), to find the document
-//   from (source, mailbox, server id); XSTATEremoved once a location was removed on the server.
+//   from (source, mailbox, server id); XSTATEremoved once a location was removed on the server;
+//   XFLAG<flag_name()> for each flag a location was seen with; XSTATEbroken for a message with
+//   parse defects; XREF<id> (lowercased) for each In-Reply-To/References id (threads);
+//   XADR<f><addr> and XDOM<f><domain> for each address of from/to/cc/bcc (address patterns).
 // - Values: schema::k_slot_date (sortable_serialise(UTC seconds)), k_slot_size
 //   (sortable_serialise(raw bytes)), k_slot_location (StoredRef::encode()), k_slot_sha256.
 // - Document data: JSON, see DocData.
@@ -32,6 +35,7 @@ namespace mv::index {
 // What a result line needs without reading the original (document data, JSON).
 struct DocData {
     std::string message_id;
+    std::vector<std::string> references;  // In-Reply-To/References ids ("refs"), for threads
     std::int64_t date = 0;
     std::string from;
     std::vector<std::string> to, cc;
@@ -40,7 +44,7 @@ struct DocData {
     std::string sha256;  // hex
     std::vector<Attachment> attachments;
     std::vector<Location> locations;  // with removed/removed_at once the server reported one gone
-    bool broken = false;
+    bool broken = false;  // could not be parsed cleanly (XSTATEbroken): defects or not MIME
 
     std::string to_json() const;
     static DocData from_json(const std::string& s);  // tolerant: missing keys stay default
@@ -56,6 +60,11 @@ class DocumentBuilder {
   private:
     Xapian::TermGenerator tg_;
 };
+
+// A source's flag as indexed and shown: IMAP "\\Seen" and Maildir "S" -> "seen", "F" ->
+// "flagged", "R" -> "answered", "D" -> "draft", "T" -> "deleted", "P" -> "passed"; keywords
+// lowercased ("$Forwarded" -> "$forwarded").
+std::string flag_name(std::string_view flag);
 
 // Terms added for a location (mailbox/folder/source/XID), shared by build() and add_location().
 void add_location_terms(Xapian::Document& doc, const Location& where);

@@ -15,6 +15,9 @@ struct Attachment {
 
 struct ParsedMessage {
     std::string message_id;    // without angle brackets; empty if absent
+    // Message-IDs this one answers: References (oldest first), then In-Reply-To if not among
+    // them; without angle brackets, no repeats (threads).
+    std::vector<std::string> references;
     std::string subject;
     std::string from;          // display form "Name <addr>"
     std::vector<std::string> to, cc, bcc;  // display forms

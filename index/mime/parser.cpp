@@ -174,6 +174,24 @@ void collect_addresses(InternetAddressList* list, std::vector<std::string>& disp
     }
 }
 
+// References, then In-Reply-To: the Message-IDs a message answers (threads).
+void collect_references(GMimeMessage* msg, std::vector<std::string>& out) {
+    auto add_all = [&](GMimeReferences* refs) {
+        if (!refs) return;
+        for (int i = 0, n = g_mime_references_length(refs); i < n && out.size() < 256; ++i) {
+            std::string id = safe(g_mime_references_get_message_id(refs, i));
+            if (!id.empty() && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(std::move(id));
+        }
+    };
+    for (const char* name : {"References", "In-Reply-To"}) {
+        const char* value = g_mime_object_get_header(GMIME_OBJECT(msg), name);
+        if (!value) continue;
+        GMimeReferences* refs = g_mime_references_parse(nullptr, value);
+        add_all(refs);
+        if (refs) g_mime_references_free(refs);
+    }
+}
+
 // The first `cap` bytes of a part's content with its transfer encoding undone, read in chunks so
 // that a huge part is never decoded into memory whole. With `decoded_size`, the rest is read
 // through (and dropped) to count the whole decoded size.
@@ -475,6 +493,7 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
         return out;
     }
     out.message_id = safe(g_mime_message_get_message_id(msg.get()));
+    collect_references(msg.get(), out.references);
     out.subject = safe(g_mime_message_get_subject(msg.get()));
     std::vector<std::string> from;
     collect_addresses(g_mime_message_get_from(msg.get()), from, out.from_text);

@@ -35,6 +35,43 @@ std::string ssl_errors() {
     return out;
 }
 
+// The DNS names (subjectAltName, else the common name) of a certificate, "\"a\", \"b\"".
+std::string certificate_names(X509* cert) {
+    if (!cert) return {};
+    std::string out;
+    auto add = [&](std::string n) {
+        if (!n.empty()) out += (out.empty() ? "" : ", ") + ("\"" + n + "\"");
+    };
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (sans) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+            const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+            if (n->type == GEN_DNS) {
+                const auto* s = n->d.dNSName;
+                add(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s)));
+            } else if (n->type == GEN_IPADD && n->d.iPAddress->length == 4) {
+                const unsigned char* a = ASN1_STRING_get0_data(n->d.iPAddress);
+                add(std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." + std::to_string(a[3]));
+            }
+        }
+        GENERAL_NAMES_free(sans);
+    }
+    if (out.empty()) {
+        char cn[256] = {0};
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) add(cn);
+    }
+    return out;
+}
+
+// The names of the server's certificate, noted during verification (a failed handshake
+// keeps no peer certificate): SSL_connect verifies on the calling thread.
+thread_local std::string t_peer_names;
+
+int note_peer_names(int preverify_ok, X509_STORE_CTX* store) {
+    if (X509_STORE_CTX_get_error_depth(store) == 0) t_peer_names = certificate_names(X509_STORE_CTX_get_current_cert(store));
+    return preverify_ok;
+}
+
 bool is_ip_literal(const std::string& host) {
     unsigned char tmp[16];
     return inet_pton(AF_INET, host.c_str(), tmp) == 1 || inet_pton(AF_INET6, host.c_str(), tmp) == 1;
@@ -127,7 +164,7 @@ Result<void> Stream::start_tls() {
     ctx_ = ctx;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (!endpoint_.tls.trust_all) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, note_peer_names);
         if (!endpoint_.tls.ca_file.empty()) {
             if (SSL_CTX_load_verify_locations(ctx, endpoint_.tls.ca_file.c_str(), nullptr) != 1)
                 return fail(Error::Kind::usage, "source '" + endpoint_.source + "': cannot read ca_file '" +
@@ -149,6 +186,7 @@ Result<void> Stream::start_tls() {
         else
             X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
     }
+    t_peer_names.clear();
     // Anything buffered before the handshake would be a protocol violation (STARTTLS injection).
     buf_.clear();
     pos_ = 0;
@@ -165,11 +203,25 @@ Result<void> Stream::start_tls() {
         }
         long vr = SSL_get_verify_result(ssl);
         std::string detail;
-        if (vr != X509_V_OK) {
-            detail = std::string("certificate verification failed: ") + X509_verify_cert_error_string(vr) +
-                     " (set ca_file, or trust_all_certificates = true for a self-signed server)";
+        if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+            std::string names = t_peer_names;
+            detail = "certificate verification failed: the certificate is for " +
+                     (names.empty() ? std::string("other names") : names) +
+                     ", not for the configured host \"" + host + "\" (set host to one of its names" +
+                     (endpoint_.tls.ca_file.empty() ? "" : "; ca_file is fine, the chain was trusted") + ")";
+        } else if (vr != X509_V_OK) {
+            detail = std::string("certificate verification failed: ") + X509_verify_cert_error_string(vr);
+            if (endpoint_.tls.ca_file.empty())
+                detail += " (set ca_file to the CA that issued it, or trust_all_certificates = true for a self-signed server)";
+            else
+                detail += " (the certificate is not issued by a CA in ca_file '" + endpoint_.tls.ca_file + "')";
         } else {
             detail = ssl_errors();
+            if (detail.find("wrong version number") != std::string::npos ||
+                detail.find("packet length too long") != std::string::npos)
+                detail = "it answered in plain text, not TLS: use security = \"starttls\" on this port, or the TLS "
+                         "port of the service (IMAP 993, POP3 995, SMTP 465) with security = \"tls\" "
+                         "(OpenSSL: " + detail + ")";
             if (detail.empty()) detail = "connection closed during handshake (is this port TLS?)";
         }
         return fail(io_error("TLS failure with " + where() + ": " + detail));

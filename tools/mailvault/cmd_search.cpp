@@ -1,6 +1,10 @@
 // search, show, link, export, stats, verify: thin wrappers over query/.
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -38,12 +42,25 @@ std::unique_ptr<index::Archive> open_for_query(const Context& ctx, int& code) {
 query::ParseOptions parse_options(const index::Archive& archive) {
     query::ParseOptions p;
     p.stemmer = archive.stemmer();
+    p.zone = query::DateZone::local;  // date:2023-05-01 is that day where the user is (TZ)
     return p;
+}
+
+// Parses once to tell the user what the query means where it may surprise ("form:" is no
+// field, ...); errors are left to the search itself.
+void print_notices(const Context& ctx, const index::Archive& archive, const std::string& q, const query::ParseOptions& o) {
+    if (ctx.quiet) return;
+    try {
+        auto p = query::parse(q, archive.database(), o);
+        if (p)
+            for (const auto& n : p->notices) log_line(ctx, "mailvault: note: " + n);
+    } catch (const Xapian::Error&) {
+    }
 }
 
 struct SearchArgs {
     std::vector<std::string> words;
-    std::uint64_t limit = 50;
+    std::uint64_t limit = 50;  // on a terminal; piped: every match, unless --limit
     std::uint64_t offset = 0;
     std::string sort = "newest";
     bool json = false;
@@ -74,25 +91,38 @@ int bad_docno(const std::string& s) {
 
 void register_search_cmd(CLI::App& app, Context& ctx) {
     auto args = std::make_shared<SearchArgs>();
-    auto* sub = app.add_subcommand("search", "full-text search (query language: see DESIGN.md)");
+    auto* sub = app.add_subcommand("search", "full-text search");
     sub->add_option("query", args->words, "query (words join into one query; -word negates)")->required();
-    sub->add_option("--limit", args->limit, "hits to show (default 50)");
+    sub->add_option("--limit", args->limit,
+                    "hits to show (default: 50 on a terminal, every match when piped; 0: every match)");
     sub->add_option("--offset", args->offset, "hits to skip");
     sub->add_option("--sort", args->sort, "newest | oldest | relevance (default newest)");
-    sub->add_flag("--json", args->json, "one JSON object per line");
-    sub->add_flag("--count", args->count, "print the number of matches only");
+    sub->add_flag("--json", args->json, "one JSON object per line (dates in UTC)");
+    sub->add_flag("--count", args->count, "print the number of matches only ({\"count\":N} with --json)");
     sub->add_option("--repeat", args->repeat, "benchmark: run N times in-process, p50/p95 on stderr")
         ->group("");  // hidden
+    sub->footer(k_query_help);
     sub->allow_extras();  // "-word" arguments are negated query words, not options
     sub->callback([&ctx, args, sub] {
+        const bool limit_given = sub->count("--limit") > 0;
         for (const auto& extra : sub->remaining()) {
             if (extra == "--") continue;
-            if (extra.rfind("--", 0) == 0) {
-                ctx.run = [extra] { return report(make_error(Error::Kind::usage, "search: unknown option " + extra)); };
+            // "--limt" and "-n" are options mistyped, not words: -x of one letter is an
+            // option everywhere else, so a one-letter word is negated inside the query
+            // ('kernel -n'), never as an argument of its own.
+            const bool short_option = extra.size() == 2 && extra[0] == '-' && std::isalpha(static_cast<unsigned char>(extra[1]));
+            if (extra.rfind("--", 0) == 0 || short_option) {
+                ctx.run = [extra] {
+                    return report(make_error(Error::Kind::usage,
+                                             "search: unknown option " + extra +
+                                                 " (options: --limit --offset --sort --json --count; to exclude a "
+                                                 "one-letter word, quote it with the query: 'kernel " + extra + "')"));
+                };
                 return;
             }
             args->words.push_back(extra);
         }
+        if (!limit_given && !isatty(STDOUT_FILENO)) args->limit = 0;  // piped: every match, as notmuch does
         ctx.run = [&ctx, args]() -> int {
             auto sort = query::parse_sort(args->sort);
             if (!sort) return report(sort.error());
@@ -100,15 +130,16 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
             auto archive = open_for_query(ctx, code);
             if (!archive) return code;
             const std::string q = join_query(args->words);
+            print_notices(ctx, *archive, q, parse_options(*archive));
             if (args->count) {
                 auto n = query::count(*archive, q, parse_options(*archive));
                 if (!n) return report(n.error());
-                std::cout << *n << "\n";
-                return k_ok;
+                std::cout << (args->json ? "{\"count\":" + std::to_string(*n) + "}" : std::to_string(*n)) << "\n";
+                return std::cout.flush() ? k_ok : k_nothing;
             }
             query::SearchOptions o;
             o.sort = *sort;
-            o.limit = args->limit;
+            o.limit = args->limit ? args->limit : std::max<std::uint64_t>(1, archive->document_count());
             o.offset = args->offset;
             o.parse = parse_options(*archive);
             query::LinkBuilder links(link_config(ctx));
@@ -155,9 +186,13 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
             if (!r) return report(r.error());
             std::string out = format(*r);
             std::cout << out << std::flush;
+            if (!std::cout) return report_output("search: cannot write the results to stdout");
             if (!args->json && !ctx.quiet && isatty(STDOUT_FILENO)) {
                 auto n = query::count(*archive, q, o.parse);
-                std::cerr << r->hits.size() << " of " << (n ? *n : r->total) << " matches\n";
+                const std::uint64_t total = n ? *n : r->total;
+                std::cerr << r->hits.size() << " of " << total << " matches";
+                if (args->offset + r->hits.size() < total) std::cerr << " (more with --limit N or --limit 0)";
+                std::cerr << "\n";
             }
             return k_ok;
         };
@@ -194,17 +229,21 @@ bool write_stdout(std::string_view bytes) {
     return static_cast<bool>(std::cout);
 }
 
-bool write_file(const std::string& path, std::string_view bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    return static_cast<bool>(out);
+// "" or why not (errno text).
+std::string write_file(const std::string& path, std::string_view bytes) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) return std::strerror(errno);
+    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    const int err = errno;
+    if (std::fclose(f) != 0 || !ok) return std::strerror(ok ? errno : err);
+    return {};
 }
 
 struct ShowArgs {
     std::string docno;
     bool raw = false;
     bool json = false;
+    bool thread = false;
     std::size_t attachment = 0;
     std::string output;
 };
@@ -214,27 +253,38 @@ void register_show_cmd(CLI::App& app, Context& ctx) {
     auto* sub = app.add_subcommand("show", "one message: headers, text, attachments");
     sub->add_option("docno", args->docno, "document number")->required();
     sub->add_flag("--raw", args->raw, "write the original bytes");
-    sub->add_flag("--json", args->json, "as JSON");
-    sub->add_option("--attachment", args->attachment, "write attachment N (1-based), decoded");
-    sub->add_option("-o,--output", args->output, "write to FILE instead of stdout (--raw, --attachment)");
-    sub->callback([&ctx, args] {
-        ctx.run = [&ctx, args]() -> int {
+    sub->add_flag("--json", args->json, "as JSON (dates in UTC)");
+    sub->add_flag("--thread", args->thread, "the conversation it belongs to, oldest first (one line or JSON object each)");
+    auto* att = sub->add_option("--attachment", args->attachment, "write attachment N (1-based), decoded");
+    sub->add_option("-o,--output", args->output, "write to FILE instead of stdout");
+    sub->callback([&ctx, args, att] {
+        const bool attachment = att->count() > 0;
+        ctx.run = [&ctx, args, attachment]() -> int {
             std::uint64_t docno = 0;
             if (!parse_docno(args->docno, docno)) return bad_docno(args->docno);
-            if (args->raw && args->attachment)
-                return report(make_error(Error::Kind::usage, "show: --raw and --attachment exclude each other"));
+            const int modes = int(args->raw) + int(attachment) + int(args->thread);
+            if (modes > 1)
+                return report(make_error(Error::Kind::usage, "show: --raw, --attachment and --thread exclude each other"));
+            if (args->json && (args->raw || attachment))
+                return report(make_error(Error::Kind::usage, std::string("show: --json cannot be combined with ") +
+                                                                 (args->raw ? "--raw" : "--attachment") +
+                                                                 " (the attachments are listed by show --json)"));
+            if (attachment && args->attachment == 0)
+                return report(make_error(Error::Kind::usage, "show: attachments are numbered from 1 (see show " +
+                                                                 args->docno + ")"));
             int code = 0;
             auto archive = open_for_query(ctx, code);
             if (!archive) return code;
             auto emit = [&](std::string_view bytes) -> int {
-                bool ok = args->output.empty() || args->output == "-" ? write_stdout(bytes)
-                                                                       : write_file(args->output, bytes);
-                if (!ok)
-                    return report(make_error(Error::Kind::io, "show: cannot write " +
-                                                                  (args->output.empty() ? std::string("stdout") : args->output)));
+                if (args->output.empty() || args->output == "-") {
+                    if (!write_stdout(bytes)) return report_output("show: cannot write to stdout");
+                    return k_ok;
+                }
+                if (auto err = write_file(args->output, bytes); !err.empty())
+                    return report_output("show: cannot write " + args->output + ": " + err);
                 return k_ok;
             };
-            if (args->raw || args->attachment) {
+            if (args->raw || attachment) {
                 if (!archive->document(docno))
                     return report(make_error(Error::Kind::not_found, "no message " + std::to_string(docno) + " in the archive"));
                 auto raw = archive->read_original(docno);
@@ -245,6 +295,14 @@ void register_show_cmd(CLI::App& app, Context& ctx) {
                 return emit(*part);
             }
             query::LinkBuilder links(link_config(ctx));
+            if (args->thread) {
+                auto hits = query::thread_hits(*archive, docno, links);
+                if (!hits) return report(hits.error());
+                std::string out;
+                for (const auto& h : *hits)
+                    out += (args->json ? query::hit_json(h) : (h.docno == docno ? "> " : "  ") + query::hit_line(h)) + "\n";
+                return emit(out);
+            }
             auto view = query::load_view(*archive, docno, links);
             if (!view) return report(view.error());
             return emit(args->json ? query::view_json(*view) + "\n" : query::view_text(*view));
@@ -260,8 +318,8 @@ struct ExportArgs {
 
 std::string rate_line(const query::ExportProgress& p, double secs) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "export: %llu/%llu messages, %.1f MB, %.0f msgs/s",
-                  static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(p.total), p.bytes / 1e6,
+    std::snprintf(buf, sizeof buf, "export: %llu/%llu messages, %.1f MiB, %.0f msgs/s",
+                  static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(p.total), p.bytes / 1048576.0,
                   secs > 0 ? p.done / secs : 0.0);
     return buf;
 }
@@ -298,6 +356,7 @@ void register_export_cmd(CLI::App& app, Context& ctx) {
             auto r = query::export_messages(*archive, *docnos, fmt, dest, progress,
                                             args->force ? query::ExistingFiles::replace : query::ExistingFiles::refuse);
             if (ctx.tty) std::cerr << "\n";
+            if (!r && r.error().kind == Error::Kind::io) return report_output("export: cannot write " + r.error().message);  // nothing written
             if (!r) return report(r.error());
             for (const auto& err : r->errors) std::cerr << "mailvault: export: " << err << "\n";
             log_line(ctx, rate_line(*r, secs()) + (r->errors.empty() ? "" : ", " + std::to_string(r->errors.size()) + " failed"));
@@ -340,9 +399,9 @@ void register_verify_cmd(CLI::App& app, Context& ctx) {
             if (!r) return report(r.error());
             for (const auto& i : r->issues) std::cout << "damaged " << i.docno << ": " << i.what << "\n";
             char buf[200];
-            std::snprintf(buf, sizeof buf, "verify: %llu originals, %.1f MB in %.2f s (%.0f MB/s), %zu damaged",
-                          static_cast<unsigned long long>(r->checked), r->bytes / 1e6, r->seconds,
-                          r->seconds > 0 ? r->bytes / 1e6 / r->seconds : 0.0, r->issues.size());
+            std::snprintf(buf, sizeof buf, "verify: %llu originals, %.1f MiB in %.2f s (%.0f MiB/s), %zu damaged",
+                          static_cast<unsigned long long>(r->checked), r->bytes / 1048576.0, r->seconds,
+                          r->seconds > 0 ? r->bytes / 1048576.0 / r->seconds : 0.0, r->issues.size());
             std::cout << std::flush;
             std::cerr << buf << "\n";
             return r->issues.empty() ? k_ok : k_partial;

@@ -9,10 +9,11 @@
 namespace mv::cli {
 
 namespace {
+// Binary units everywhere mailvault prints sizes (KiB, MiB, GiB = 1024-based).
 std::string human_bytes(std::uint64_t b) {
     char buf[32];
-    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1073741824.0);
-    else std::snprintf(buf, sizeof buf, "%.1f MB", b / 1048576.0);
+    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+    else std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576.0);
     return buf;
 }
 std::string clock_text(double seconds) {
@@ -48,16 +49,18 @@ ingest::ProgressFn make_progress(const Context& ctx, const std::string& label) {
 }
 
 std::string summary_line(const std::string& label, const ingest::ImportSummary& s) {
-    char buf[256];
+    char counts[200], rest[120];
     double rate = s.seconds > 0 ? s.seen / s.seconds : 0;
-    std::snprintf(buf, sizeof buf, "%s: %llu new, %llu duplicates, %llu broken, %llu failed, %s in %.1f s (%.0f msgs/s)",
-                  label.c_str(), static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.duplicates),
-                  static_cast<unsigned long long>(s.broken), static_cast<unsigned long long>(s.failed),
-                  human_bytes(s.bytes).c_str(), s.seconds, rate);
-    std::string line = buf;
-    if (s.rejected) line += ", " + std::to_string(s.rejected) + " rejected (not mail)";
-    if (s.interrupted) line += ", interrupted";
-    return line;
+    std::snprintf(counts, sizeof counts, "%s: %llu new, %llu duplicates, %llu broken, %llu failed", label.c_str(),
+                  static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.duplicates),
+                  static_cast<unsigned long long>(s.broken), static_cast<unsigned long long>(s.failed));
+    std::string head = counts;
+    if (s.rejected) head += ", " + std::to_string(s.rejected) + " rejected (not mail)";
+    if (s.interrupted) head += ", interrupted";
+    std::snprintf(rest, sizeof rest, "%s in %.1f s (%.0f msgs/s)", human_bytes(s.bytes).c_str(), s.seconds, rate);
+    std::string line = head + ", " + rest;
+    if (line.size() <= k_summary_width) return line;
+    return head + ",\n  " + rest;  // two lines rather than one wider than a terminal
 }
 
 void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,

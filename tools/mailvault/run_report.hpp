@@ -10,7 +10,10 @@ namespace mv::cli {
 // A progress callback: a live line on a terminal, a log line every 10 s otherwise.
 ingest::ProgressFn make_progress(const Context& ctx, const std::string& label);
 
-// "label: N new, N duplicates, N broken, N failed, X MB in S s (R msgs/s)".
+// Summaries fit this many columns.
+inline constexpr std::size_t k_summary_width = 80;
+// "label: N new, N duplicates, N broken, N failed, X MiB in S s (R msgs/s)"; when that is
+// wider than k_summary_width, the sizes and times go on a second line, indented.
 std::string summary_line(const std::string& label, const ingest::ImportSummary& s);
 
 // Records "lastsync:<source>" (time, result, counts, first errors) and commits it.

@@ -68,6 +68,23 @@ TEST_F(ImapTest, VerificationRejectsUnknownIssuerAndWrongHost) {
     EXPECT_NE(r.error().message.find("source 'm'"), std::string::npos);
 }
 
+// Issue 10: errors a support person can act on, not OpenSSL's words.
+TEST_F(ImapTest, TlsErrorsSayWhatToChange) {
+    auto c = server->source("m", "imap", "alice", "tls");
+    c.strings["port"] = std::to_string(server->imap);  // the plain-text port
+    auto r = check(c);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("answered in plain text, not TLS: use security = \"starttls\""), std::string::npos)
+        << r.error().message;
+    c = server->source("m", "imap", "alice", "tls");  // ca_file set and trusted, host not on the certificate
+    c.strings["host"] = "127.0.0.1";
+    r = check(c);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("the certificate is for \"localhost\""), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("not for the configured host \"127.0.0.1\""), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find("set ca_file"), std::string::npos) << r.error().message;
+}
+
 TEST_F(ImapTest, TrustAllAcceptsSelfSignedAndWarns) {
     auto c = server->source("m", "imap", "alice", "tls");
     c.strings.erase("ca_file");

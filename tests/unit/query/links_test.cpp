@@ -99,8 +99,12 @@ TEST_F(Links, SearchJsonHasTheDesignSchema) {
     auto j = nlohmann::ordered_json::parse(line);
     std::vector<std::string> keys;
     for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+    // DESIGN.md's keys in its order, then those issue 10 added (thread, message_id, cc, flags, broken).
     EXPECT_EQ(keys, (std::vector<std::string>{"docno", "date", "from", "to", "subject", "mailboxes", "folders", "size",
-                                              "attachments", "title", "link"}));
+                                              "attachments", "title", "link", "cc", "message_id", "thread", "flags",
+                                              "broken"}));
+    EXPECT_EQ(j["thread"], "q01@fixture.example");
+    EXPECT_EQ(j["message_id"], "q01@fixture.example");
     EXPECT_EQ(j["docno"], 1);
     EXPECT_EQ(j["date"], "2023-04-25T10:02:11Z");
     EXPECT_EQ(j["from"], "Alice Müller <alice@example.com>");

@@ -1,0 +1,216 @@
+// `mailvault man` and `mailvault completion bash|zsh`: the man page and shell completions,
+// generated from the same CLI11 definitions as --help, so they never disagree with it.
+#include <iostream>
+#include <sstream>
+
+#include "tools/mailvault/cli.hpp"
+
+namespace mv::cli {
+namespace {
+
+std::vector<const CLI::App*> commands(const CLI::App& app) {
+    std::vector<const CLI::App*> out;
+    for (const auto* sub : app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); })) out.push_back(sub);
+    return out;
+}
+
+std::vector<const CLI::Option*> options(const CLI::App& app) {
+    std::vector<const CLI::Option*> out;
+    for (const auto* o : app.get_options([](const CLI::Option* o) { return !o->get_group().empty(); }))
+        if (app.get_parent() == nullptr || o->get_lnames() != std::vector<std::string>{"help"}) out.push_back(o);
+    return out;
+}
+
+bool takes_value(const CLI::Option* o) { return o->get_expected_max() != 0; }
+
+// The placeholder of an option's value: DIR, FILE, N ..., else CLI11's type name.
+std::string value_name(const CLI::Option* o) {
+    if (!takes_value(o)) return {};
+    static const std::pair<const char*, const char*> k_names[] = {
+        {"archive", "DIR"}, {"config", "FILE"}, {"limit", "N"},      {"offset", "N"},   {"sort", "ORDER"},
+        {"attachment", "N"}, {"output", "FILE"}, {"mbox", "FILE"},   {"eml", "DIR"},    {"mailbox", "NAME"},
+        {"folder", "NAME"},  {"threads", "N"},   {"deadline", "DURATION"}, {"attachments", "DIR"}, {"listen", "HOST:PORT"}};
+    for (const auto& [name, meta] : k_names)
+        for (const auto& l : o->get_lnames())
+            if (l == name) return meta;
+    std::string t = o->get_type_name();
+    return t.empty() ? "VALUE" : t;
+}
+
+std::string roff(std::string s) {
+    std::string out;
+    bool line_start = true;
+    for (char c : s) {
+        if (c == '\\') out += "\\e";
+        else if (c == '-') out += "\\-";
+        else if (line_start && (c == '.' || c == '\'')) out += std::string("\\&") + c;
+        else out += c;
+        line_start = c == '\n';
+    }
+    return out;
+}
+
+std::string man_page(const CLI::App& app) {
+    std::ostringstream m;
+    m << ".TH MAILVAULT 1 \"\" \"mailvault " MV_VERSION "\" \"User Commands\"\n";
+    m << ".SH NAME\nmailvault \\- " << roff(app.get_description().substr(app.get_description().find(": ") + 2)) << "\n";
+    m << ".SH SYNOPSIS\n.B mailvault\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]\n";
+    m << ".SH GLOBAL OPTIONS\n";
+    auto option_items = [&](const CLI::App& a) {
+        for (const auto* o : options(a)) {
+            if (!o->nonpositional()) continue;
+            m << ".TP\n\\fB" << roff(o->get_name(false, true)) << "\\fR";
+            if (auto v = value_name(o); !v.empty()) m << " \\fI" << v << "\\fR";
+            m << "\n" << roff(o->get_description()) << "\n";
+        }
+    };
+    option_items(app);
+    m << ".PP\n" << roff(app.get_footer()) << "\n";
+    m << ".SH COMMANDS\n";
+    for (const auto* c : commands(app)) {
+        m << ".SS \"" << c->get_name();
+        for (const auto* o : options(*c))
+            if (!o->nonpositional()) m << " " << roff(o->get_name()) << (o->get_items_expected_max() > 1 ? "..." : "");
+        m << "\"\n" << roff(c->get_description()) << "\n";
+        option_items(*c);
+        if (!c->get_footer().empty()) m << ".PP\n" << roff(c->get_footer()) << "\n";
+    }
+    m << ".SH EXIT STATUS\n0 ok; 1 partial (some messages or sources failed, the rest archived); 2 usage or "
+         "configuration error; 3 nothing could be done (source unreachable, auth refused, archive locked, no such "
+         "message, output not writable).\n";
+    m << ".SH ENVIRONMENT\n.TP\n.B MAILVAULT_ARCHIVE\nthe archive directory when \\-\\-archive is not given\n"
+         ".TP\n.B TZ\nthe time zone dates are shown and date: queries are read in (else archive.timezone of the "
+         "configuration, else the system's); \\-\\-json output is always UTC\n"
+         ".TP\n.B XDG_CONFIG_HOME\nmailvault/mailvault.toml under it is read when no other configuration is found\n";
+    return m.str();
+}
+
+// Words for a zsh _describe / _arguments spec: no ':' '[' ']' or quotes to break it.
+std::string zsh_text(std::string s) {
+    for (auto& c : s)
+        if (c == ':' || c == '[' || c == ']' || c == '\'' || c == '`' || c == '"') c = ' ';
+    return s;
+}
+
+std::string bash_completion(const CLI::App& app) {
+    std::ostringstream b;
+    std::string cmds, globals, with_value;
+    for (const auto* c : commands(app)) cmds += (cmds.empty() ? "" : " ") + c->get_name();
+    auto names = [](const CLI::Option* o) {
+        std::string s;
+        for (const auto& n : o->get_lnames()) s += " --" + n;
+        for (const auto& n : o->get_snames()) s += " -" + n;
+        return s;
+    };
+    for (const auto* o : options(app))
+        if (o->nonpositional()) globals += names(o);
+    b << "# bash completion for mailvault (generated by `mailvault completion bash`)\n"
+      << "_mailvault() {\n"
+      << "    local cur prev cmd i\n"
+      << "    cur=${COMP_WORDS[COMP_CWORD]}\n"
+      << "    prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+      << "    cmd=\n"
+      << "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+      << "        case ${COMP_WORDS[i]} in\n"
+      << "            --archive|--config) ((i++)) ;;\n"
+      << "            -*) ;;\n"
+      << "            *) cmd=${COMP_WORDS[i]}; break ;;\n"
+      << "        esac\n"
+      << "    done\n"
+      << "    case $prev in\n"
+      << "        --archive|--eml|--attachments) COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
+      << "        --config|--mbox|-o|--output) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+      << "        --sort) COMPREPLY=($(compgen -W \"newest oldest relevance\" -- \"$cur\")); return ;;\n"
+      << "    esac\n"
+      << "    local opts=\"" << globals.substr(globals.empty() ? 0 : 1) << "\"\n"
+      << "    case $cmd in\n";
+    for (const auto* c : commands(app)) {
+        std::string o;
+        for (const auto* opt : options(*c))
+            if (opt->nonpositional()) o += names(opt);
+        b << "        " << c->get_name() << ") opts=\"$opts" << o << "\" ;;\n";
+    }
+    b << "    esac\n"
+      << "    if [[ -z $cmd && $cur != -* ]]; then\n"
+      << "        COMPREPLY=($(compgen -W \"" << cmds << "\" -- \"$cur\"))\n"
+      << "    elif [[ $cur == -* ]]; then\n"
+      << "        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+      << "    elif [[ $cmd == import ]]; then\n"
+      << "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      << "    fi\n"
+      << "}\n"
+      << "complete -F _mailvault mailvault\n";
+    return b.str();
+}
+
+std::string zsh_completion(const CLI::App& app) {
+    std::ostringstream z;
+    auto specs = [&](const CLI::App& a, const std::string& indent) {
+        std::string out;
+        for (const auto* o : options(a)) {
+            if (!o->nonpositional()) continue;
+            std::vector<std::string> ns;
+            for (const auto& n : o->get_lnames()) ns.push_back("--" + n);
+            for (const auto& n : o->get_snames()) ns.push_back("-" + n);
+            std::string arg;
+            if (takes_value(o)) {
+                const std::string& first = ns.front();
+                std::string action = first == "--archive" || first == "--eml" || first == "--attachments" ? "_files -/"
+                                     : first == "--config" || first == "--mbox" || first == "--output" ? "_files"
+                                     : first == "--sort" ? "(newest oldest relevance)"
+                                                         : " ";
+                arg = ":" + zsh_text(value_name(o)) + ":" + action;
+            }
+            for (const auto& n : ns)
+                out += indent + "'" + n + "[" + zsh_text(o->get_description()) + "]" + arg + "' \\\n";
+        }
+        return out;
+    };
+    z << "#compdef mailvault\n# zsh completion for mailvault (generated by `mailvault completion zsh`)\n"
+      << "_mailvault() {\n"
+      << "    local curcontext=$curcontext state line\n"
+      << "    local -a commands\n"
+      << "    commands=(\n";
+    for (const auto* c : commands(app))
+        z << "        '" << c->get_name() << ":" << zsh_text(c->get_description()) << "'\n";
+    z << "    )\n"
+      << "    _arguments -C \\\n"
+      << specs(app, "        ") << "        '1:command:->command' \\\n"
+      << "        '*::argument:->argument'\n"
+      << "    case $state in\n"
+      << "        command) _describe -t commands 'mailvault command' commands ;;\n"
+      << "        argument)\n"
+      << "            case $words[1] in\n";
+    for (const auto* c : commands(app)) {
+        z << "                " << c->get_name() << ") _arguments \\\n" << specs(*c, "                    ");
+        z << "                    " << (c->get_name() == "import" ? "'*:path:_files'" : "'*:argument: '") << " ;;\n";
+    }
+    z << "            esac ;;\n"
+      << "    esac\n"
+      << "}\n"
+      << "_mailvault \"$@\"\n";
+    return z.str();
+}
+
+}  // namespace
+
+void register_docs(CLI::App& app, Context& ctx) {
+    auto* man = app.add_subcommand("man", "print the man page (roff), generated from --help");
+    man->callback([&ctx, &app] {
+        ctx.run = [&app] {
+            std::cout << man_page(app);
+            return std::cout.flush() ? k_ok : k_nothing;
+        };
+    });
+    auto shell = std::make_shared<std::string>();
+    auto* comp = app.add_subcommand("completion", "print shell completion for bash or zsh");
+    comp->add_option("shell", *shell, "bash | zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+    comp->callback([&ctx, &app, shell] {
+        ctx.run = [&app, shell] {
+            std::cout << (*shell == "bash" ? bash_completion(app) : zsh_completion(app));
+            return std::cout.flush() ? k_ok : k_nothing;
+        };
+    });
+}
+
+}  // namespace mv::cli
