@@ -40,9 +40,9 @@ class AccessRule {
     bool everything_ = false;
 };
 
-// Search restricted by `rule` on an open database (one per worker thread). `total` is the
-// number of visible matches (exact up to 10,000, Xapian's estimate beyond). Hits carry only
-// the visible locations.
+// Search restricted by `rule` on an open database (one per worker thread), sorted as
+// query::search sorts (the same date-window method). `total` is the number of visible
+// matches (exact up to 1,000, Xapian's estimate beyond). Hits carry only the visible locations.
 Result<SearchResult> search_visible(const index::Archive& archive, const Xapian::Database& db,
                                     std::string_view query, const SearchOptions& options, const LinkBuilder& links,
                                     const AccessRule& rule);
