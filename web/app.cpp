@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 
 #include "index/util/iso_date.hpp"
@@ -153,15 +154,20 @@ Result<std::unique_ptr<App>> App::create(const AppConfig& config, std::unique_pt
 
 App::~App() = default;
 
-const Xapian::Database& App::db() {
+namespace {
+struct PerThreadDb {
+    std::uint64_t generation = 0;
+    std::optional<Xapian::Database> db;
+};
+thread_local PerThreadDb t_db;
+}  // namespace
+
+const Xapian::Database& App::db(bool fresh) {
     // One database per worker thread, reopened per request: a commit of sync or import
-    // shows up at the next request, and no request opens the shards anew.
-    struct PerThread {
-        std::uint64_t generation = 0;
-        std::optional<Xapian::Database> db;
-    };
-    thread_local PerThread t;
-    if (t.generation != generation_ || !t.db) {
+    // shows up at the next request, and no request opens the shards anew. `fresh` opens
+    // it again (after a compaction replaced the shards under it).
+    PerThreadDb& t = t_db;
+    if (fresh || t.generation != generation_ || !t.db) {
         t.db = archive_->database();
         t.generation = generation_;
     } else {
@@ -174,10 +180,12 @@ const Xapian::Database& App::db() {
     return *t.db;
 }
 
-void App::audit(const std::string& action, const std::string& user, const Request& req,
+bool App::audit(const std::string& action, const std::string& user, const Request& req,
                 const nlohmann::ordered_json& fields) {
     auto r = audit_->append(action, user, req.client, fields);
-    (void)r;  // an audit write failure must not leak to the client; see serve's log
+    // Not shown to the client; the operator sees it in serve's log.
+    if (!r) std::fprintf(stderr, "serve: %s\n", r.error().message.c_str());
+    return static_cast<bool>(r);
 }
 
 std::string App::cookie_name(const char* base) const {
@@ -215,6 +223,12 @@ std::optional<std::uint64_t> App::visible_docno(const User& user, const std::str
         return std::nullopt;
     }
     return docno;
+}
+
+Response App::audit_unavailable(bool json) const {
+    // Mail is read only when the read is on record: no audit log, no mail.
+    if (json) return json_error(503, "the audit log cannot be written; try again later");
+    return html_response(503, page({"Unavailable"}, "<h1>Unavailable</h1><p class=\"error\">The audit log cannot be written; try again later.</p>"));
 }
 
 Response App::not_found() const {
@@ -372,9 +386,11 @@ Response App::search_page(const Request& req, const Identity& id) {
     so.offset = *offset;
     so.limit = k_page_size;
     so.parse = parse_;
+    auto res = query::search_visible(*archive_, db(), text, so, *links_, rule);
+    if (!res && res.error().kind == Error::Kind::io)  // the index changed under the search: once more
+        res = query::search_visible(*archive_, db(true), text, so, *links_, rule);
     const auto& database = db();
-    auto res = query::search_visible(*archive_, database, text, so, *links_, rule);
-    audit("search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}});
+    if (!audit("search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(false);
     if (!res) {
         m = "<p class=\"error\" id=\"query-error\">" + esc(res.error().message) + "</p>";
         m += "<p id=\"hit-count\" data-total=\"0\">0 messages</p><ol id=\"hits\"></ol>";
@@ -453,7 +469,7 @@ Response App::message_route(const Request& req, const Identity& id) {
     if (!raw) return html_response(500, page({"Error"}, "<h1>The original cannot be read</h1>"));
 
     if (route == "raw" && seg.size() == 3) {
-        audit("raw", id.user.name, req, {{"docno", *docno}});
+        if (!audit("raw", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(false);
         return download(std::move(*raw), n + ".eml", "application/octet-stream");
     }
     if (route == "attachment" && seg.size() == 4) {
@@ -463,7 +479,7 @@ Response App::message_route(const Request& req, const Identity& id) {
         if (*k > atts.size()) return not_found();
         auto bytes = query::extract_attachment(*raw, *k);
         if (!bytes) return not_found();
-        audit("attachment", id.user.name, req, {{"docno", *docno}, {"n", *k}, {"filename", atts[*k - 1].filename}});
+        if (!audit("attachment", id.user.name, req, {{"docno", *docno}, {"n", *k}, {"filename", atts[*k - 1].filename}})) return audit_unavailable(false);
         std::string name = atts[*k - 1].filename.empty() ? n + "-" + std::to_string(*k) : atts[*k - 1].filename;
         return download(std::move(*bytes), name, "application/octet-stream");
     }
@@ -471,7 +487,7 @@ Response App::message_route(const Request& req, const Identity& id) {
         auto part = query::cid_part(*raw, seg[3]);
         static const std::vector<std::string> raster = {"image/png", "image/jpeg", "image/gif", "image/webp"};
         if (!part || std::find(raster.begin(), raster.end(), part->content_type) == raster.end()) return not_found();
-        audit("cid", id.user.name, req, {{"docno", *docno}, {"cid", seg[3]}});
+        if (!audit("cid", id.user.name, req, {{"docno", *docno}, {"cid", seg[3]}})) return audit_unavailable(false);
         Response r;
         r.body = std::move(part->bytes);
         r.header("Content-Type", part->content_type);
@@ -482,7 +498,7 @@ Response App::message_route(const Request& req, const Identity& id) {
     if (route == "html" && seg.size() == 4 && seg[3] == "content") {
         auto html = query::html_body(*raw);
         if (!html) return not_found();
-        audit("html", id.user.name, req, {{"docno", *docno}});
+        if (!audit("html", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(false);
         CidInliner inline_cid(*raw);  // not /m/N/cid/...: see CidInliner
         std::string cleaned = sanitize_html(*html, [&](std::string_view cid) { return inline_cid(cid); });
         Response r;
@@ -506,7 +522,7 @@ Response App::message_route(const Request& req, const Identity& id) {
         return html_response(200, page(f, m));
     }
     if (seg.size() != 2) return not_found();
-    audit("view", id.user.name, req, {{"docno", *docno}});
+    if (!audit("view", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(false);
     std::string m = "<article id=\"message\" data-docno=\"" + n + "\" data-link=\"" + esc(view->hit.link) +
                     "\" data-title=\"" + esc(view->hit.title) + "\">";
     m += "<h1 class=\"subject\">" + esc(d.subject.empty() ? "(no subject)" : d.subject) + "</h1>";
@@ -560,7 +576,9 @@ Response App::api_route(const Request& req, const Identity& id) {
         so.parse = parse_;
         const std::string q = req.arg("q");
         auto res = query::search_visible(*archive_, db(), q.empty() ? "*" : q, so, *links_, rule);
-        audit("api_search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}});
+        if (!res && res.error().kind == Error::Kind::io)
+            res = query::search_visible(*archive_, db(true), q.empty() ? "*" : q, so, *links_, rule);
+        if (!audit("api_search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(true);
         if (!res) return json_error(res.error().kind == Error::Kind::usage ? 400 : 500, res.error().message);
         std::string body = "{\"total\":" + std::to_string(res->total) + ",\"hits\":[";
         for (std::size_t i = 0; i < res->hits.size(); ++i) body += (i ? "," : "") + query::hit_json(res->hits[i]);
@@ -576,13 +594,13 @@ Response App::api_route(const Request& req, const Identity& id) {
         if (seg.size() == 4) {
             auto raw = archive_->read_original(*docno);
             if (!raw) return json_error(500, "the original cannot be read");
-            audit("api_raw", id.user.name, req, {{"docno", *docno}});
+            if (!audit("api_raw", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(true);
             return download(std::move(*raw), std::to_string(*docno) + ".eml", "message/rfc822");
         }
         auto view = query::load_view(*archive_, *docno, *links_);
         if (!view) return json_error(404, "not found");
         view->hit.data = rule.visible(std::move(view->hit.data));
-        audit("api_view", id.user.name, req, {{"docno", *docno}});
+        if (!audit("api_view", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(true);
         return json_response(200, query::view_json(*view));
     }
     return json_error(404, "not found");

@@ -41,10 +41,11 @@ class App {
         std::string token;  // session cookie value
     };
     App() = default;
-    const Xapian::Database& db();
+    const Xapian::Database& db(bool fresh = false);
     std::optional<Identity> session_of(const Request& req);
     std::optional<Identity> api_identity(const Request& req);
-    void audit(const std::string& action, const std::string& user, const Request& req,
+    // Appends to the audit log; false (and a line on stderr) if it cannot.
+    bool audit(const std::string& action, const std::string& user, const Request& req,
                const nlohmann::ordered_json& fields = nlohmann::ordered_json::object());
     // The docno of a path segment if it names a message `user` may see; nullopt otherwise
     // (missing, malformed and forbidden alike).
@@ -58,6 +59,7 @@ class App {
     Response api_route(const Request& req, const Identity& id);
     Response static_route(const Request& req);
     Response not_found() const;
+    Response audit_unavailable(bool json) const;
     std::string cookie_name(const char* base) const;
 
     AppConfig config_;

@@ -39,7 +39,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& ar
         std::ifstream in(path, std::ios::binary);
         if (in) {
             in.seekg(0, std::ios::end);
-            const std::streamoff size = in.tellg();
+            const std::streamoff size = std::max<std::streamoff>(0, in.tellg());
             const std::streamoff tail = std::min<std::streamoff>(size, 1 << 20);
             std::string buf(static_cast<std::size_t>(tail), '\0');
             in.seekg(size - tail);
