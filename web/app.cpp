@@ -499,9 +499,8 @@ Response App::message_route(const Request& req, const Identity& id) {
         auto html = query::html_body(*raw);
         if (!html) return not_found();
         if (!audit("html", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(false);
-        std::string cleaned = sanitize_html(*html, [&](std::string_view cid) {
-            return "/m/" + n + "/cid/" + url_component(cid);
-        });
+        CidInliner inline_cid(*raw);  // not /m/N/cid/...: see CidInliner
+        std::string cleaned = sanitize_html(*html, [&](std::string_view cid) { return inline_cid(cid); });
         Response r;
         r.body = std::move(cleaned);
         r.header("Content-Type", "text/html; charset=utf-8");

@@ -651,13 +651,9 @@ class Cleaner {
         }
         if (has_href && external_link) attrs.append(" rel=\"noopener noreferrer\" target=\"_blank\"");
         out.append("<").append(gumbo_normalized_tagname(tag)).append(attrs).append(">");
-        if (tag == GUMBO_TAG_PRE && el.children.length > 0) {
-            // The parser drops a newline right after <pre>; keep a leading one in the text.
-            const auto* first = static_cast<const GumboNode*>(el.children.data[0]);
-            if ((first->type == GUMBO_NODE_TEXT || first->type == GUMBO_NODE_WHITESPACE) &&
-                first->v.text.text[0] == '\n')
-                out.push_back('\n');
-        }
+        // The parser drops one newline right after <pre>: give it one, so a leading newline of
+        // the text (even after a dropped comment) survives.
+        if (tag == GUMBO_TAG_PRE) out.push_back('\n');
         return true;
     }
 
@@ -758,12 +754,24 @@ std::string clean_html(std::string_view html, const CleanOptions& options) {
     GumboOutput* parsed = arena.parse(gopts, html.substr(0, cut));
     // No gumbo_destroy_output: the arena frees everything (see ParseArena).
 
-    std::string out = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">";
+    std::string out;
     if (parsed == nullptr) {
-        out.append("</head>\n<body><p class=\"mv-too-complex\">This HTML part is too complex to show here. "
-                   "Download the original to see it.</p></body></html>\n");
+        out = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">";
+        out.append("</head><body><p class=\"mv-too-complex\">This HTML part is too complex to show here. "
+                   "Download the original to see it.</p></body></html>");
         return out;
     }
+    // The browser parses and lays out the result in the mode the mail's own doctype chose: a
+    // mail without one (most) is built in quirks mode, where e.g. <table> stays inside <p>.
+    switch (parsed->document->v.document.doc_type_quirks_mode) {
+        case GUMBO_DOCTYPE_NO_QUIRKS: out = "<!DOCTYPE html>\n"; break;
+        case GUMBO_DOCTYPE_LIMITED_QUIRKS:
+            out = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" "
+                  "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n";
+            break;
+        case GUMBO_DOCTYPE_QUIRKS: break;
+    }
+    out.append("<html><head><meta charset=\"utf-8\">");
     out.reserve(cut + 256);
     Cleaner cleaner(options, max_output);
     const GumboNode* root = parsed->root;  // the <html> element, always present
@@ -776,7 +784,7 @@ std::string clean_html(std::string_view html, const CleanOptions& options) {
                 cleaner.emit_style_element(k, out);
         }
     }
-    out.append("</head>\n<body");
+    out.append("</head><body");
     const GumboNode* body = child_element(root, GUMBO_TAG_BODY);
     if (body != nullptr) {
         cleaner.body_attributes(body, out);
@@ -790,7 +798,7 @@ std::string clean_html(std::string_view html, const CleanOptions& options) {
         out.append(std::to_string(options.max_input));
         out.append(" bytes; the rest is not shown. Download the original to see it all.</p>");
     }
-    out.append("</body></html>\n");
+    out.append("</body></html>");
     return out;
 }
 

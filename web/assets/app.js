@@ -18,8 +18,7 @@
       el.setAttribute("role", "status");
       el.setAttribute("aria-live", "polite");
       var button = document.getElementById("copy-link");
-      if (button && button.parentNode) button.parentNode.insertBefore(el, button.nextSibling);
-      else document.body.appendChild(el);
+      (button && button.parentNode ? button.parentNode : document.body).appendChild(el);
     }
     return el;
   }

@@ -170,10 +170,14 @@ TEST(HtmlClean, HostileInputsLoseTheDangerousPartOnly) {
 }
 
 TEST(HtmlClean, OutputIsACompleteDocument) {
+    // No doctype in the mail: quirks mode, and so none in the result (same parse, same layout).
     const std::string out = clean_html("just text", {});
-    EXPECT_EQ(out.rfind("<!DOCTYPE html>", 0), 0u);
-    EXPECT_NE(out.find("<meta charset=\"utf-8\">"), std::string::npos);
-    EXPECT_NE(out.find("<body>just text</body></html>"), std::string::npos);
+    EXPECT_EQ(out, "<html><head><meta charset=\"utf-8\"></head><body>just text</body></html>");
+    EXPECT_EQ(clean_html("<!doctype html><p>x", {}).rfind("<!DOCTYPE html>\n<html><head>", 0), 0u);
+    EXPECT_EQ(clean_html("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" "
+                         "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\"><p>x", {})
+                  .rfind("<!DOCTYPE html", 0),
+              0u);  // gumbo 0.10.1 calls this no-quirks (the spec: limited quirks; same parse)
 }
 
 TEST(HtmlClean, CidImagesGoThroughTheCallbackAndAreDroppedWithoutIt) {
@@ -190,6 +194,24 @@ TEST(HtmlClean, CidImagesGoThroughTheCallbackAndAreDroppedWithoutIt) {
 TEST(HtmlClean, CidLinkIsRewrittenToo) {
     const std::string out = clean_html("<a href=\"cid:doc@x\">attached</a>", cid_options());
     EXPECT_NE(out.find("href=\"/m/7/cid/doc%40x\""), std::string::npos) << out;
+}
+
+TEST(HtmlClean, CleaningTwiceChangesNothing) {
+    // The browser must build the tree the cleaner built: its output, parsed and cleaned again,
+    // is the same bytes (quirks mode kept, <pre> newline kept, no stray whitespace added).
+    const char* inputs[] = {
+        "<p><font size=7><strong><table><tr><td>quirks: table inside p</td></tr></table></strong></font></p>",
+        "<pre wrap><!---->\nline one\nline two</pre>",
+        "<!DOCTYPE html><p>a<table><tr><td>b</td></tr></table>",
+        "<ul><li>one<li>two</ul><dl><dt>t<dd>d</dl><p>unclosed<p>paragraphs",
+        "<b><i>mis</b>nested</i> formatting <a href=\"https://example.org\">link <a href=\"#x\">inner</a></a>",
+        "<table><tr><td>cell</td>foster text<td>2</td></tr></table>",
+    };
+    for (const char* in : inputs) {
+        SCOPED_TRACE(in);
+        const std::string once = clean_html(in, cid_options());
+        EXPECT_EQ(clean_html(once, cid_options()), once);
+    }
 }
 
 TEST(HtmlClean, InputBeyondMaxInputIsCutAtACharacterBoundaryWithANote) {
@@ -250,8 +272,9 @@ TEST(HtmlClean, InvalidUtf8AndNulBytesDoNotSurvive) {
 }
 
 TEST(HtmlClean, PreKeepsALeadingNewline) {
-    const std::string out = clean_html("<pre>\n\nindented\n</pre>", {});
+    const std::string out = clean_html("<pre>\n\nindented\n</pre><pre><!---->\nafter a comment</pre>", {});
     EXPECT_NE(out.find("<pre>\n\nindented\n</pre>"), std::string::npos) << out;
+    EXPECT_NE(out.find("<pre>\n\nafter a comment</pre>"), std::string::npos) << out;
 }
 
 TEST(CssClean, Declarations) {
