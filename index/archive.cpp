@@ -101,6 +101,9 @@ auto with_current_index(const fs::path& dir, F&& f) {
     }
 }
 
+// An archive created but not yet written to has no index: it reads as empty.
+Xapian::Database empty_database() { return Xapian::Database(std::string(), Xapian::DB_BACKEND_INMEMORY); }
+
 Xapian::Database open_shards(const fs::path& index_dir, unsigned shards) {
     Xapian::Database db;
     for (unsigned i = 0; i < shards; ++i) db.add_database(Xapian::Database(shard_path_for_read(index_dir, i).string()));
@@ -349,11 +352,11 @@ Result<void> Archive::index_unreferenced(StorePos from) {
 
 Xapian::Database Archive::database() const {
     if (mode_ == OpenMode::write) {
-        if (index_dir_.empty()) return Xapian::Database();
+        if (index_dir_.empty()) return empty_database();
         return open_shards(index_dir_, shard_count_);
     }
     return with_current_index(dir_, [&](const std::optional<fs::path>& index_dir) {
-        return index_dir ? open_shards(*index_dir, shard_count_) : Xapian::Database();
+        return index_dir ? open_shards(*index_dir, shard_count_) : empty_database();
     });
 }
 
