@@ -9,11 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "index/archive.hpp"
 #include "index/mime/dedupe.hpp"
@@ -339,6 +341,31 @@ TEST_F(Legacy, CompactionCutBetweenRenamesIsReadableAndFinished) {
     EXPECT_TRUE(fs::exists(shard));
     EXPECT_FALSE(fs::exists(archive() / "index" / "shard-1.old"));
     expect_complete("legacy compaction cut, after import");
+}
+
+// Readers while the index is replaced under them (reindex switching generations and removing
+// the old one): every search answers, with every message.
+TEST_F(Crash, ReadersDuringReindexAlwaysAnswer) {
+    ASSERT_EQ(import_mail().exit_code, 0);
+    std::atomic<bool> done{false};
+    std::atomic<int> reindexed{0};
+    std::thread writer([&] {
+        for (int i = 0; i < 4; ++i)
+            if (mv({"reindex"}).exit_code == 0) ++reindexed;
+        done = true;
+    });
+    int searches = 0;
+    while (!done) {
+        auto r = mv({"search", "--count", "*"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(count_of(r), static_cast<std::uint64_t>(k_messages)) << r.err;
+        ++searches;
+        if (HasFailure()) break;
+    }
+    writer.join();
+    EXPECT_EQ(reindexed, 4);
+    EXPECT_GT(searches, 0);
+    std::cout << searches << " searches during 4 reindex runs, all answered\n";
 }
 
 // No index at all beside the originals (deleted, or lost): writers refuse and name the
