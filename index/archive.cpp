@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <sstream>
 
 #include "index/document/builder.hpp"
+#include "index/mime/dedupe.hpp"
+#include "index/reindex.hpp"
+#include "index/store/generations.hpp"
 #include "index/util/crash_point.hpp"
 #include "index/schema.hpp"
 
@@ -21,9 +25,6 @@ namespace {
 constexpr const char* k_format_file = "FORMAT";
 constexpr const char* k_meta_next_docno = "mv:next_docno";
 constexpr const char* k_meta_store_end = "mv:store_end";
-
-fs::path shard_path(const fs::path& dir, unsigned i) { return dir / "index" / ("shard-" + std::to_string(i)); }
-fs::path meta_path(const fs::path& dir) { return dir / "index" / "meta"; }
 
 struct Format {
     unsigned shards = 0;
@@ -43,29 +44,82 @@ std::optional<Format> read_format(const fs::path& dir) {
     return f;
 }
 
-std::pair<std::uint32_t, std::uint64_t> parse_end(const std::string& s) {
+std::optional<StorePos> parse_end(const std::string& s) {
     std::uint32_t seg = 0;
     unsigned long long size = 0;
-    if (std::sscanf(s.c_str(), "%u:%llu", &seg, &size) != 2) return {0, 0};
-    return {seg, size};
+    if (std::sscanf(s.c_str(), "%u:%llu", &seg, &size) != 2 || seg == 0) return std::nullopt;
+    return StorePos{seg, size};
 }
 
-// A compaction killed between its two renames leaves "shard-K.compact" (complete) and no
-// "shard-K", or a stale "shard-K.old": finish what it started.
-void finish_compaction_swap(const fs::path& shard) {
-    std::error_code ec;
-    fs::path compacted = shard.string() + ".compact", old = shard.string() + ".old";
-    if (!fs::exists(shard, ec) && fs::exists(compacted, ec)) fs::rename(compacted, shard, ec);
-    fs::remove_all(old, ec);
-    fs::remove_all(compacted, ec);
+std::string end_text(StorePos e) { return std::to_string(e.first) + ":" + std::to_string(e.second); }
+
+Error missing_index(const fs::path& dir) {
+    return Error{Error::Kind::not_found, "the index of " + dir.string() +
+                                             " is missing; the originals are intact: run `mailvault --archive " +
+                                             dir.string() + " reindex` to rebuild it from them"};
+}
+
+// The smallest and the largest store end the index databases recorded at their commits:
+// everything before the smallest is in every shard; everything before the largest was
+// durable before some commit recorded it.
+struct RecordedEnds {
+    StorePos low{1, 0}, high{1, 0};
+    bool any = false;
+};
+
+RecordedEnds recorded_ends(const std::vector<std::string>& texts) {
+    RecordedEnds r;
+    bool first = true;
+    for (const auto& t : texts) {
+        auto e = parse_end(t);
+        if (!e) {  // a database that never recorded one (new, or from an older version)
+            r.low = {1, 0};
+            first = false;
+            continue;
+        }
+        r.any = true;
+        r.high = std::max(r.high, *e);
+        r.low = first ? *e : std::min(r.low, *e);
+        first = false;
+    }
+    return r;
+}
+
+// Reading while a writer may switch index generations: open what is current, and if that
+// failed because the writer switched and removed it in between, open the new one.
+template <typename F>
+auto with_current_index(const fs::path& dir, F&& f) {
+    for (int attempt = 0;; ++attempt) {
+        const auto index_dir = find_index_dir(dir);
+        try {
+            return f(index_dir);
+        } catch (const Xapian::DatabaseError&) {
+            const bool switched = find_index_dir(dir) != index_dir;
+            if (attempt >= 20 || !switched) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1)));
+        }
+    }
+}
+
+// An archive created but not yet written to has no index: it reads as empty.
+Xapian::Database empty_database() { return Xapian::Database(std::string(), Xapian::DB_BACKEND_INMEMORY); }
+
+Xapian::Database open_shards(const fs::path& index_dir, unsigned shards) {
+    Xapian::Database db;
+    for (unsigned i = 0; i < shards; ++i) db.add_database(Xapian::Database(shard_path_for_read(index_dir, i).string()));
+    return db;
 }
 
 }  // namespace
+
+fs::path Archive::shard_path(unsigned i) const { return index_dir_ / ("shard-" + std::to_string(i)); }
+fs::path Archive::meta_path() const { return index_dir_ / "meta"; }
 
 Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mode, const ArchiveOptions& options) {
     std::unique_ptr<Archive> a(new Archive());
     a->dir_ = dir;
     a->mode_ = mode;
+    a->index_use_ = mode == OpenMode::write ? options.index_use : IndexUse::full;
     std::error_code ec;
     auto format = read_format(dir);
     if (mode == OpenMode::read && !format)
@@ -92,59 +146,107 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
         }
     }
     a->stemmer_ = format->stemmer;
-    auto opened = xapian_guard(
-        [&]() -> Result<void> {
-            for (unsigned i = 0; i < format->shards; ++i) {
-                auto sh = std::make_unique<Shard>();
-                auto path = shard_path(dir, i);
-                if (mode == OpenMode::write) finish_compaction_swap(path);
-                if (mode == OpenMode::write) {
-                    fs::create_directories(path.parent_path());
-                    sh->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
-                }
-                a->shards_.push_back(std::move(sh));
-            }
-            if (mode == OpenMode::write) {
-                a->meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path(dir).string(), Xapian::DB_CREATE_OR_OPEN);
-                // Work between commits runs inside a transaction: Xapian commits pending changes
-                // when a WritableDatabase is destroyed, but cancels an open transaction. Only
-                // commit() may make documents durable (after their originals).
-                for (auto& sh : a->shards_) sh->wdb->begin_transaction();
-                a->meta_->begin_transaction();
-            }
-            return ok();
-        },
-        "opening the index");
-    if (!opened) return fail(opened.error());
+    a->shard_count_ = format->shards;
+
+    std::optional<fs::path> index_dir;
+    if (mode == OpenMode::write) {
+        auto settled = settle_index_dir(dir, format->shards);
+        if (!settled) return fail(settled.error());
+        index_dir = *settled;
+    } else {
+        index_dir = find_index_dir(dir);
+    }
     auto store = PackStore::open(dir / "originals", mode == OpenMode::write);
     if (!store) return fail(store.error());
     a->store_ = std::move(*store);
-    if (mode == OpenMode::write) {
-        auto r = xapian_guard(
-            [&]() -> Result<void> {
-                std::uint64_t next = 1;
-                std::string n = a->meta_->get_metadata(k_meta_next_docno);
-                if (!n.empty()) next = std::stoull(n);
-                const std::size_t count = a->shards_.size();
-                for (std::size_t i = 0; i < count; ++i) {
-                    Xapian::docid last = a->shards_[i]->wdb->get_lastdocid();
-                    if (last > 0) next = std::max<std::uint64_t>(next, (std::uint64_t{last} - 1) * count + i + 2);
-                }
-                a->next_docno_ = next;
-                return ok();
-            },
-            "reading the index");
-        if (!r) return fail(r.error());
-        if (auto rs = a->recover_store(); !rs) return fail(rs.error());
-        a->committed_ = std::make_unique<Xapian::Database>(a->database());
-        for (std::size_t i = 0; i < a->shards_.size(); ++i) {
-            a->shards_[i]->writer = std::thread([arch = a.get(), s = a->shards_[i].get(), i] {
-                pthread_setname_np(pthread_self(), ("mv-shard-" + std::to_string(i)).c_str());
-                arch->writer_loop(*s);
-            });
+    // The originals are the archive of record: an index that is gone is rebuilt from them by
+    // `reindex`, never replaced by an empty one (which would make them look unreferenced).
+    const bool has_mail = a->store_->total_bytes() > 0;
+    if (!index_dir && has_mail && a->index_use_ == IndexUse::full) return fail(missing_index(dir));
+    if (index_dir) a->index_dir_ = *index_dir;
+
+    if (mode == OpenMode::read) return a;
+    if (a->index_use_ == IndexUse::rebuild) {
+        // Only the originals: their torn tail is recovered, trusting what the index recorded.
+        RecordedEnds ends;
+        if (index_dir) {
+            try {
+                std::vector<std::string> texts{Xapian::Database((*index_dir / "meta").string()).get_metadata(k_meta_store_end)};
+                for (unsigned i = 0; i < format->shards; ++i)
+                    texts.push_back(Xapian::Database(shard_path_for_read(*index_dir, i).string()).get_metadata(k_meta_store_end));
+                ends = recorded_ends(texts);
+            } catch (const Xapian::Error&) {
+                ends = {};  // unreadable: verify every record
+            }
         }
+        if (auto r = a->recover_store(ends.high); !r) return fail(r.error());
+        return a;
+    }
+
+    const bool create = !index_dir;
+    if (create) {
+        auto gen = create_generation(dir);
+        if (!gen) return fail(gen.error());
+        a->index_dir_ = *gen;
+    }
+    if (auto r = a->open_databases(create); !r) return fail(r.error());
+    if (create) {
+        if (auto r = switch_generation(dir, a->index_dir_); !r) return fail(r.error());
+    }
+    RecordedEnds ends;
+    auto r = xapian_guard(
+        [&]() -> Result<void> {
+            std::uint64_t next = 1;
+            std::string n = a->meta_->get_metadata(k_meta_next_docno);
+            if (!n.empty()) next = std::stoull(n);
+            const std::size_t count = a->shards_.size();
+            std::vector<std::string> texts{a->meta_->get_metadata(k_meta_store_end)};
+            for (std::size_t i = 0; i < count; ++i) {
+                Xapian::docid last = a->shards_[i]->wdb->get_lastdocid();
+                if (last > 0) next = std::max<std::uint64_t>(next, (std::uint64_t{last} - 1) * count + i + 2);
+                texts.push_back(a->shards_[i]->wdb->get_metadata(k_meta_store_end));
+            }
+            a->next_docno_ = next;
+            ends = recorded_ends(texts);
+            return ok();
+        },
+        "reading the index");
+    if (!r) return fail(r.error());
+    if (auto rs = a->recover_store(ends.high); !rs) return fail(rs.error());
+    a->committed_ = std::make_unique<Xapian::Database>(a->database());
+    for (std::size_t i = 0; i < a->shards_.size(); ++i) {
+        a->shards_[i]->writer = std::thread([arch = a.get(), s = a->shards_[i].get(), i] {
+            pthread_setname_np(pthread_self(), ("mv-shard-" + std::to_string(i)).c_str());
+            arch->writer_loop(*s);
+        });
+    }
+    // Records past what every shard committed may be missing from some shard: a crashed
+    // run stored them, or a shard committed and another did not. Index what is missing.
+    if (ends.low < a->store_->end()) {
+        if (auto ri = a->index_unreferenced(ends.low); !ri) return fail(ri.error());
     }
     return a;
+}
+
+// Opens (or creates) the databases of index_dir_ and starts their transactions.
+Result<void> Archive::open_databases(bool create) {
+    return xapian_guard(
+        [&]() -> Result<void> {
+            // An existing index must be whole: a missing shard is an error, never a new empty one.
+            const int shard_flags = create ? Xapian::DB_CREATE : Xapian::DB_OPEN;
+            if (shards_.empty())
+                for (unsigned i = 0; i < shard_count_; ++i) shards_.push_back(std::make_unique<Shard>());
+            for (unsigned i = 0; i < shard_count_; ++i)
+                shards_[i]->wdb = std::make_unique<Xapian::WritableDatabase>(shard_path(i).string(), shard_flags);
+            meta_ = std::make_unique<Xapian::WritableDatabase>(meta_path().string(), Xapian::DB_CREATE_OR_OPEN);
+            // Work between commits runs inside a transaction: Xapian commits pending changes
+            // when a WritableDatabase is destroyed, but cancels an open transaction. Only
+            // commit() may make documents durable (after their originals).
+            for (auto& sh : shards_) sh->wdb->begin_transaction();
+            meta_->begin_transaction();
+            return ok();
+        },
+        "opening the index");
 }
 
 Archive::~Archive() {
@@ -160,27 +262,102 @@ Archive::~Archive() {
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-// A crashed run may have appended originals that no commit refers to: cut them off.
-Result<void> Archive::recover_store() {
-    std::pair<std::uint32_t, std::uint64_t> end{1, 0};
-    return xapian_guard(
+// A crashed run may have left a torn record at the end of the store: move it aside. Records
+// past `durable` are each verified; nothing whole is ever cut.
+Result<void> Archive::recover_store(StorePos durable) {
+    auto r = store_->recover_tail(durable);
+    if (!r) return fail(r.error());
+    for (auto& n : r->notes) recovery_notes_.push_back("originals: " + n);
+    committed_end_ = store_->end();
+    return ok();
+}
+
+// Indexes what the store holds from `from` on that the committed index does not reflect:
+// originals stored by a run that was stopped before its commit (under their own docnos, or
+// as another place of an already indexed message), their further places, and removals.
+// Whatever a source re-delivers afterwards is then a duplicate, not a second copy.
+Result<void> Archive::index_unreferenced(StorePos from) {
+    DocumentBuilder builder(stemmer_);
+    std::unordered_map<std::uint64_t, std::uint64_t> moved;  // record docno -> document
+    std::unordered_map<std::uint64_t, bool> adopted;         // docnos indexed here
+    std::optional<Error> failure;
+    std::uint64_t indexed = 0, places = 0, damaged = 0;
+    auto indexed_sha = [&](std::uint64_t docno) -> std::optional<std::string> {
+        try {
+            return committed_->get_document(static_cast<Xapian::docid>(docno)).get_value(schema::k_slot_sha256);
+        } catch (const Xapian::DocNotFoundError&) {
+            return std::nullopt;
+        }
+    };
+    auto scanned = xapian_guard(
         [&]() -> Result<void> {
-            std::vector<std::string> ends{meta_->get_metadata(k_meta_store_end)};
-            for (auto& sh : shards_) ends.push_back(sh->wdb->get_metadata(k_meta_store_end));
-            for (const auto& text : ends) {
-                auto e = parse_end(text);
-                if (e.first > end.first || (e.first == end.first && e.second > end.second)) end = e;
-            }
-            committed_end_ = end;
-            return store_->truncate_to(end.first, end.second);
+            return store_->scan(
+                [&](const RecordHeader& h, const StoredRef& ref, std::string_view meta) {
+                    const std::string sha(reinterpret_cast<const char*>(h.sha.data()), h.sha.size());
+                    if (h.type == RecordType::original) {
+                        if (auto s = indexed_sha(h.docno); s && *s == sha) return true;  // in the index
+                        auto raw = read_original(ref);
+                        if (!raw || sha256(*raw) != h.sha) {
+                            ++damaged;
+                            return true;
+                        }
+                        const Digest key = dedupe_key(*raw);
+                        if (auto d = find_duplicate(key)) {  // stored twice: one document, two places
+                            moved[h.docno] = *d;
+                            if (auto r = add_location(*d, location_from_meta(meta), ref); !r) failure = r.error();
+                            ++places;
+                            return !failure;
+                        }
+                        std::uint64_t docno = h.docno;
+                        if (docno == 0 || indexed_sha(docno) || adopted.count(docno)) {
+                            docno = allocate_docno(key);  // its docno went to another message
+                            moved[h.docno] = docno;
+                        } else {
+                            reserve_docno(key, docno);
+                        }
+                        adopted[docno] = true;
+                        Xapian::Document doc = document_for_record(builder, *raw, h.sha, key, ref, meta);
+                        if (auto r = add_document(docno, std::move(doc), ref); !r) failure = r.error();
+                        ++indexed;
+                        return !failure;
+                    }
+                    if (h.type == RecordType::location) {
+                        std::uint64_t docno = moved.count(h.docno) ? moved[h.docno] : h.docno;
+                        if (!adopted.count(docno) && !indexed_sha(docno)) return true;  // its original is not here
+                        if (auto r = add_location(docno, location_from_meta(meta), ref); !r) failure = r.error();
+                        ++places;
+                        return !failure;
+                    }
+                    if (h.type == RecordType::removal) {
+                        if (auto r = record_removal(location_from_meta(meta), {}, ref); !r) failure = r.error();
+                        return !failure;
+                    }
+                    return true;
+                },
+                from);
         },
-        "recovering the originals store");
+        "indexing stored originals");
+    if (!scanned) return fail(scanned.error());
+    if (failure) return fail(*failure);
+    // Commit even when everything was known: every shard then records the whole store as
+    // reflected, and the next open scans nothing.
+    if (auto c = commit(); !c) return fail(c.error());
+    if (indexed || places || damaged)
+        recovery_notes_.push_back("index: " + std::to_string(indexed) + " stored messages and " +
+                                  std::to_string(places) + " further places indexed that an interrupted run had " +
+                                  "stored without committing" +
+                                  (damaged ? ", " + std::to_string(damaged) + " damaged originals skipped" : ""));
+    return ok();
 }
 
 Xapian::Database Archive::database() const {
-    Xapian::Database db;
-    for (unsigned i = 0; i < shards_.size(); ++i) db.add_database(Xapian::Database(shard_path(dir_, i).string()));
-    return db;
+    if (mode_ == OpenMode::write) {
+        if (index_dir_.empty()) return empty_database();
+        return open_shards(index_dir_, shard_count_);
+    }
+    return with_current_index(dir_, [&](const std::optional<fs::path>& index_dir) {
+        return index_dir ? open_shards(*index_dir, shard_count_) : empty_database();
+    });
 }
 
 std::uint64_t Archive::document_count() const {
@@ -216,11 +393,17 @@ Result<std::string> Archive::read_original(std::uint64_t docno) const {
 
 std::string Archive::metadata(const std::string& key) const {
     try {
-        if (mode_ == OpenMode::write) {
+        if (meta_) {
             std::lock_guard lock(const_cast<std::mutex&>(meta_mu_));
             return meta_->get_metadata(key);
         }
-        return Xapian::Database(meta_path(dir_).string()).get_metadata(key);
+        if (mode_ == OpenMode::write) {  // rebuild: what the index being replaced holds
+            if (index_dir_.empty()) return {};
+            return Xapian::Database(meta_path().string()).get_metadata(key);
+        }
+        return with_current_index(dir_, [&](const std::optional<fs::path>& index_dir) -> std::string {
+            return index_dir ? Xapian::Database((*index_dir / "meta").string()).get_metadata(key) : std::string();
+        });
     } catch (const Xapian::Error&) {
         return {};
     }
@@ -228,14 +411,25 @@ std::string Archive::metadata(const std::string& key) const {
 
 std::vector<std::pair<std::string, std::string>> Archive::metadata_with_prefix(const std::string& prefix) const {
     std::vector<std::pair<std::string, std::string>> out;
-    try {
-        std::unique_lock lock(const_cast<std::mutex&>(meta_mu_), std::defer_lock);
-        if (mode_ == OpenMode::write) lock.lock();
-        Xapian::Database db = mode_ == OpenMode::write ? Xapian::Database(*meta_)
-                                                       : Xapian::Database(meta_path(dir_).string());
+    auto collect = [&](const Xapian::Database& db) {
         for (auto it = db.metadata_keys_begin(prefix); it != db.metadata_keys_end(prefix); ++it)
             out.emplace_back(*it, db.get_metadata(*it));
+    };
+    try {
+        if (meta_) {
+            std::lock_guard lock(const_cast<std::mutex&>(meta_mu_));
+            collect(Xapian::Database(*meta_));
+        } else if (mode_ == OpenMode::write) {
+            if (!index_dir_.empty()) collect(Xapian::Database(meta_path().string()));
+        } else {
+            with_current_index(dir_, [&](const std::optional<fs::path>& index_dir) {
+                out.clear();
+                if (index_dir) collect(Xapian::Database((*index_dir / "meta").string()));
+                return 0;
+            });
+        }
     } catch (const Xapian::Error&) {
+        out.clear();
     }
     return out;
 }
@@ -262,6 +456,18 @@ std::uint64_t Archive::allocate_docno(const Digest& dedupe_key) {
     pending_[dedupe_key] = d;
     pending_keys_[d] = dedupe_key;
     return d;
+}
+
+void Archive::reserve_docno(const Digest& dedupe_key, std::uint64_t docno) {
+    std::lock_guard lock(pending_mu_);
+    next_docno_ = std::max(next_docno_, docno + 1);
+    pending_[dedupe_key] = docno;
+    pending_keys_[docno] = dedupe_key;
+}
+
+std::uint64_t Archive::next_docno() const {
+    std::lock_guard lock(const_cast<std::mutex&>(pending_mu_));
+    return next_docno_;
 }
 
 Result<StoredRef> Archive::store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
@@ -390,6 +596,7 @@ std::uint64_t Archive::durable_commits() const {
 }
 
 Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record) {
+    if (shards_.empty()) return fail(Error::Kind::io, "the index is not open for writing");
     if (auto e = write_error()) return fail(*e);
     std::lock_guard lock(enqueue_mu_);
     note_indexed(record);
@@ -404,6 +611,7 @@ Result<void> Archive::add_document(std::uint64_t docno, Xapian::Document&& doc, 
 }
 
 Result<void> Archive::add_location(std::uint64_t docno, const Location& where, const StoredRef& record) {
+    if (shards_.empty()) return fail(Error::Kind::io, "the index is not open for writing");
     if (auto e = write_error()) return fail(*e);
     std::lock_guard lock(enqueue_mu_);
     note_indexed(record);
@@ -414,6 +622,7 @@ Result<void> Archive::add_location(std::uint64_t docno, const Location& where, c
 
 Result<void> Archive::record_removal(const Location& where, std::pair<std::string, std::string> fallback,
                                      const StoredRef& record) {
+    if (shards_.empty()) return fail(Error::Kind::io, "the index is not open for writing");
     if (auto e = write_error()) return fail(*e);
     std::lock_guard lock(enqueue_mu_);
     note_indexed(record);
@@ -515,6 +724,7 @@ void Archive::apply(Shard& sh, Task& task) {
 }
 
 Result<std::uint64_t> Archive::commit_async() {
+    if (shards_.empty()) return fail(Error::Kind::io, "the index is not open for writing");
     if (auto e = write_error()) return fail(*e);
     auto t = std::make_shared<Ticket>();
     {
@@ -667,46 +877,66 @@ void Archive::set_metadata(const std::string& key, const std::string& value) {
     pending_meta_.emplace_back(key, value);
 }
 
+// Builds the compacted copy as a new generation beside the current one, then switches to
+// it in one atomic step: a crash at any moment leaves one complete index current.
 Result<void> Archive::compact() {
     // Called after commit(): the writer threads wait on empty queues and leave wdb alone.
+    if (shards_.empty()) return fail(Error::Kind::io, "compacting the index: the index is not open");
+    auto gen = create_generation(dir_);
+    if (!gen) return fail(gen.error());
     std::vector<std::string> errors(shards_.size());
     std::vector<std::thread> workers;
     for (std::size_t i = 0; i < shards_.size(); ++i) {
         workers.emplace_back([&, i] {
-            const fs::path path = shard_path(dir_, static_cast<unsigned>(i));
-            const std::string compacted = path.string() + ".compact", old = path.string() + ".old";
-            std::error_code ec;
-            fs::remove_all(compacted, ec);
             try {
-                Xapian::Database(path.string()).compact(compacted, Xapian::DBCOMPACT_NO_RENUMBER);
+                Xapian::Database(shard_path(static_cast<unsigned>(i)).string())
+                    .compact((*gen / ("shard-" + std::to_string(i))).string(), Xapian::DBCOMPACT_NO_RENUMBER);
             } catch (const Xapian::Error& e) {
                 errors[i] = e.get_msg();
             }
         });
     }
     for (auto& w : workers) w.join();
-    for (const auto& e : errors)
-        if (!e.empty()) return fail(Error::Kind::io, "compacting the index: " + e);
-    return xapian_guard(
+    auto built = xapian_guard(
         [&]() -> Result<void> {
-            for (std::size_t i = 0; i < shards_.size(); ++i) {
-                const fs::path path = shard_path(dir_, static_cast<unsigned>(i));
-                shards_[i]->wdb.reset();  // its open transaction holds no changes after commit()
-                std::error_code ec;
-                fs::rename(path, path.string() + ".old", ec);
-                if (!ec) fs::rename(path.string() + ".compact", path, ec);
-                if (ec) return fail(Error::Kind::io, "installing the compacted index: " + ec.message());
-                crash_point("compact-swapped");
-                fs::remove_all(path.string() + ".old", ec);
-                shards_[i]->wdb = std::make_unique<Xapian::WritableDatabase>(path.string(), Xapian::DB_CREATE_OR_OPEN);
-                shards_[i]->wdb->begin_transaction();
+            for (const auto& e : errors)
+                if (!e.empty()) return fail(Error::Kind::io, "compacting the index: " + e);
+            // The metadata database (checkpoints, run records) goes along as it is.
+            Xapian::WritableDatabase meta((*gen / "meta").string(), Xapian::DB_CREATE);
+            {
+                std::lock_guard mlock(meta_mu_);
+                for (auto it = meta_->metadata_keys_begin(); it != meta_->metadata_keys_end(); ++it)
+                    meta.set_metadata(*it, meta_->get_metadata(*it));
             }
+            meta.commit();
+            meta.close();
+            return ok();
+        },
+        "compacting the index");
+    if (!built) {
+        std::error_code ec;
+        fs::remove_all(*gen, ec);
+        return built;
+    }
+    crash_point("compact-built");
+    for (auto& sh : shards_) sh->wdb.reset();  // their open transactions hold no changes after commit()
+    meta_.reset();
+    auto switched = switch_generation(dir_, *gen);
+    // Whatever happened, continue with the generation CURRENT names now.
+    if (auto current = find_index_dir(dir_)) index_dir_ = *current;
+    if (switched) crash_point("compact-swapped");
+    auto reopened = open_databases(false);
+    if (!reopened) return reopened;
+    auto r = xapian_guard(
+        [&]() -> Result<void> {
             std::lock_guard plock(pending_mu_);
             committed_ = std::make_unique<Xapian::Database>(database());
             return ok();
         },
         "compacting the index");
+    if (!r) return r;
+    if (!switched) return fail(Error::Kind::io, "installing the compacted index: " + switched.error().message);
+    return ok();
 }
-
 
 }  // namespace mv::index

@@ -1,6 +1,8 @@
 #pragma once
 // The archive: originals store + sharded Xapian index + checkpoints, in one directory:
-//   FORMAT, lock, originals/pack-NNNNNN.mvp, index/shard-K (documents), index/meta (metadata).
+//   FORMAT, lock, originals/pack-NNNNNN.mvp, index/CURRENT naming the index generation in
+//   use, index/gen-NNNNNN/shard-K (documents) and index/gen-NNNNNN/meta (metadata); see
+//   index/store/generations.hpp (older archives: index/shard-K and index/meta).
 //
 // Docno d lives in shard (d-1) % N as shard-local docid (d-1)/N + 1, which is exactly
 // how Xapian numbers documents of N databases searched together, so the combined
@@ -42,9 +44,15 @@ struct Location {
 
 enum class OpenMode { read, write };
 
+// full: the index is opened (created for a new archive). rebuild (write mode, for reindex):
+// the lock is taken, leftovers are settled and the originals' torn tail is recovered, but the
+// index is not opened (it may be missing); metadata() reads what it holds.
+enum class IndexUse { full, rebuild };
+
 struct ArchiveOptions {
     std::string stemmer = "english";  // "none" disables stemming
     unsigned shards = 2;              // only used when the archive is created
+    IndexUse index_use = IndexUse::full;
 };
 
 struct DigestHash {
@@ -59,6 +67,12 @@ struct DigestHash {
 class Archive {
   public:
     // Creates the directory on first write. A second writer gets Error::Kind::locked.
+    // Opening for writing recovers from a crash: a half-done index switch left by an older
+    // version is finished or rolled back, a torn tail of the originals is moved aside
+    // (PackStore::recover_tail), and stored records that no committed index entry reflects
+    // are indexed now (index_unreferenced). An archive whose originals survive but whose
+    // index is gone is refused (Error::Kind::not_found, naming `mailvault reindex`), never
+    // restarted empty.
     static Result<std::unique_ptr<Archive>> open(const std::filesystem::path& dir, OpenMode mode,
                                                  const ArchiveOptions& options = {});
     ~Archive();
@@ -67,7 +81,9 @@ class Archive {
 
     const std::filesystem::path& dir() const { return dir_; }
     const std::string& stemmer() const { return stemmer_; }
-    unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
+    unsigned shard_count() const { return shard_count_; }
+    // What opening for writing repaired (torn tail moved aside, records indexed), one line each.
+    const std::vector<std::string>& recovery_notes() const { return recovery_notes_; }
 
     // ---- reading (any mode) ----
     // All shards as one database; docids are docnos. Reopened on each call in read mode.
@@ -86,6 +102,11 @@ class Archive {
     std::optional<std::uint64_t> find_duplicate(const Digest& dedupe_key);
     // Serial stage: reserves a new docno for `dedupe_key` (registered as pending).
     std::uint64_t allocate_docno(const Digest& dedupe_key);
+    // Serial stage: registers `docno`, read from a stored record, for `dedupe_key` as pending;
+    // new docnos continue after it.
+    void reserve_docno(const Digest& dedupe_key, std::uint64_t docno);
+    // The docno the next new message gets.
+    std::uint64_t next_docno() const;
     // Serial stage: appends the compressed original; durable at the next commit.
     Result<StoredRef> store_original(std::uint64_t docno, const Digest& sha, std::uint64_t raw_size,
                                      std::string_view compressed, std::string_view meta_json);
@@ -96,8 +117,8 @@ class Archive {
     // Indexing runs on one writer thread per shard, so the pipeline never waits for a shard
     // that is busy committing; the calls below only queue work (bounded) for those threads.
     // Any thread: indexes a new document (moved, never copied). `record` is its stored
-    // original: commits record how far the store is referenced, and a crashed run's
-    // unreferenced tail is cut off on the next open.
+    // original: commits record how far the store is reflected in the index, and the next
+    // open indexes whatever a crashed run stored past that.
     Result<void> add_document(std::uint64_t docno, Xapian::Document&& doc, const StoredRef& record = {});
     // Any thread: records another place where an archived message was seen. No-op if known.
     Result<void> add_location(std::uint64_t docno, const Location& where, const StoredRef& record = {});
@@ -121,7 +142,8 @@ class Archive {
     std::optional<Error> write_error() const;
     // commit_async() and wait for it: everything added before is durable, or an error.
     Result<void> commit();
-    // Rewrites every shard compactly (docnos kept), in parallel; call after commit().
+    // Rewrites every shard compactly (docnos kept), in parallel, into a new index generation
+    // that replaces the current one in one atomic step; call after commit().
     // A bulk import leaves B-tree blocks half full: this roughly halves the index.
     Result<void> compact();
 
@@ -164,7 +186,12 @@ class Archive {
     Archive() = default;
     Shard& shard_of(std::uint64_t docno) { return *shards_[(docno - 1) % shards_.size()]; }
     Xapian::docid local_id(std::uint64_t docno) const { return static_cast<Xapian::docid>((docno - 1) / shards_.size() + 1); }
-    Result<void> recover_store();
+    Result<void> open_databases(bool create);
+    Result<void> close_and_reopen_databases();
+    Result<void> recover_store(StorePos durable);
+    Result<void> index_unreferenced(StorePos from);
+    std::filesystem::path shard_path(unsigned i) const;
+    std::filesystem::path meta_path() const;
     void note_indexed(const StoredRef& record);
     void push(Shard& sh, Task&& task);
     void writer_loop(Shard& sh);
@@ -175,7 +202,11 @@ class Archive {
     void set_write_error(Error e);
 
     std::filesystem::path dir_;
+    std::filesystem::path index_dir_;  // shard-K and meta; empty: no index (read or rebuild)
     OpenMode mode_ = OpenMode::read;
+    IndexUse index_use_ = IndexUse::full;
+    unsigned shard_count_ = 0;
+    std::vector<std::string> recovery_notes_;
     std::string stemmer_;
     int lock_fd_ = -1;
     std::vector<std::unique_ptr<Shard>> shards_;
@@ -184,8 +215,8 @@ class Archive {
     std::unique_ptr<Xapian::WritableDatabase> meta_;
     std::unique_ptr<PackStore> store_;
     std::uint64_t next_docno_ = 1;
-    std::pair<std::uint32_t, std::uint64_t> indexed_end_{0, 0};  // store end referenced by the index
-    std::pair<std::uint32_t, std::uint64_t> committed_end_{1, 0};  // as recorded by the last commit
+    StorePos indexed_end_{0, 0};    // store end referenced by the index
+    StorePos committed_end_{1, 0};  // as recorded by the last commit
     bool untracked_adds_ = false;
 
     std::mutex enqueue_mu_;  // adds vs. the place of a commit in the shards' queues

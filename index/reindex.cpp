@@ -2,16 +2,30 @@
 
 #include <nlohmann/json.hpp>
 
+#include <vector>
+
 #include "index/archive.hpp"
 #include "index/document/builder.hpp"
 #include "index/mime/dedupe.hpp"
 #include "index/mime/parser.hpp"
 #include "index/schema.hpp"
+#include "index/store/generations.hpp"
+#include "index/util/crash_point.hpp"
 
 namespace mv::index {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr const char* k_meta_next_docno = "mv:next_docno";
+constexpr const char* k_meta_store_end = "mv:store_end";
+
+std::int64_t date_from_meta(std::string_view meta) {
+    auto j = nlohmann::json::parse(meta, nullptr, false);
+    return j.is_object() ? j.value("date", std::int64_t{0}) : 0;
+}
+
+}  // namespace
 
 Location location_from_meta(std::string_view meta) {
     auto j = nlohmann::json::parse(meta, nullptr, false);
@@ -24,16 +38,23 @@ Location location_from_meta(std::string_view meta) {
     return l;
 }
 
-std::int64_t date_from_meta(std::string_view meta) {
-    auto j = nlohmann::json::parse(meta, nullptr, false);
-    return j.is_object() ? j.value("date", std::int64_t{0}) : 0;
+Xapian::Document document_for_record(DocumentBuilder& builder, const std::string& raw, const Digest& sha,
+                                     const Digest& dedupe_key, const StoredRef& ref, std::string_view meta) {
+    auto parsed = parse_message(raw, ParseLimits{}, date_from_meta(meta));
+    ParsedMessage msg;
+    if (parsed) msg = std::move(*parsed);
+    else msg.broken = true;
+    Xapian::Document doc = builder.build(msg, location_from_meta(meta), sha, dedupe_key, raw.size());
+    doc.add_value(schema::k_slot_location, ref.encode());
+    return doc;
 }
 
-}  // namespace
-
 Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std::uint64_t)>& progress) {
-    // The old archive, opened for writing, holds the lock for the whole rebuild.
-    auto old = Archive::open(dir, OpenMode::write);
+    // The archive, opened for rebuilding: the lock for the whole run, leftovers of earlier
+    // runs settled, the originals' torn tail recovered; its index (if any) stays as it is.
+    ArchiveOptions rebuild;
+    rebuild.index_use = IndexUse::rebuild;
+    auto old = Archive::open(dir, OpenMode::write, rebuild);
     if (!old) return fail(old.error());
     const fs::path staging = dir / "reindex.tmp";
     std::error_code ec;
@@ -49,14 +70,21 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
         Archive& out = **fresh;
         DocumentBuilder builder(out.stemmer());
         std::optional<Error> failure;
+        std::vector<bool> used;                                  // docnos given to a document
+        std::unordered_map<std::uint64_t, std::uint64_t> moved;  // record docno -> document
+        auto docno_of = [&](std::uint64_t d) {
+            auto it = moved.find(d);
+            return it == moved.end() ? d : it->second;
+        };
+        std::uint64_t since_commit = 0;
         auto scanned = (*old)->store().scan([&](const RecordHeader& h, const StoredRef& ref, std::string_view meta) {
             if (h.type == RecordType::location) {
-                if (auto r = out.add_location(h.docno, location_from_meta(meta)); !r) failure = r.error();
+                if (auto r = out.add_location(docno_of(h.docno), location_from_meta(meta), ref); !r) failure = r.error();
                 else ++summary.locations;
                 return !failure;
             }
             if (h.type == RecordType::removal) {  // the metadata copied below has it if no document does
-                if (auto r = out.record_removal(location_from_meta(meta)); !r) failure = r.error();
+                if (auto r = out.record_removal(location_from_meta(meta), {}, ref); !r) failure = r.error();
                 return !failure;
             }
             auto raw = (*old)->read_original(ref);
@@ -64,14 +92,29 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
                 ++summary.damaged;
                 return true;
             }
-            auto parsed = parse_message(*raw, ParseLimits{}, date_from_meta(meta));
-            ParsedMessage msg;
-            if (parsed) msg = std::move(*parsed);
-            else msg.broken = true;
-            Xapian::Document doc = builder.build(msg, location_from_meta(meta), h.sha, dedupe_key(*raw), raw->size());
-            doc.add_value(schema::k_slot_location, ref.encode());
-            if (auto r = out.add_document(h.docno, std::move(doc)); !r) failure = r.error();
-            else if (++summary.documents % 2000 == 0) {
+            const Digest key = dedupe_key(*raw);
+            // A run stopped before its commit may have stored a message that a later run
+            // stored again: one document, with the places of both.
+            if (auto d = out.find_duplicate(key)) {
+                moved[h.docno] = *d;
+                ++summary.merged;
+                if (auto r = out.add_location(*d, location_from_meta(meta), ref); !r) failure = r.error();
+                return !failure;
+            }
+            std::uint64_t docno = h.docno;
+            if (docno == 0 || (docno < used.size() && used[docno])) {
+                docno = out.allocate_docno(key);
+                moved[h.docno] = docno;
+                ++summary.renumbered;
+            } else {
+                out.reserve_docno(key, docno);
+            }
+            if (docno >= used.size()) used.resize(std::max<std::size_t>(docno + 1, used.size() * 2), false);
+            used[docno] = true;
+            Xapian::Document doc = document_for_record(builder, *raw, h.sha, key, ref, meta);
+            if (auto r = out.add_document(docno, std::move(doc), ref); !r) failure = r.error();
+            else if (++summary.documents, ++since_commit == 2000) {
+                since_commit = 0;
                 if (auto c = out.commit(); !c) failure = c.error();
                 if (progress) progress(summary.documents);
             }
@@ -79,18 +122,30 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
         });
         if (!scanned) return fail(scanned.error());
         if (failure) return fail(*failure);
-        for (const auto& [k, v] : (*old)->metadata_with_prefix("")) out.set_metadata(k, v);
+        // Checkpoints and run records carry over; where the store is reflected, and the next
+        // docno, are the new index's own (never below the old counter: docnos are not reused).
+        std::uint64_t next = out.next_docno();
+        for (const auto& [k, v] : (*old)->metadata_with_prefix("")) {
+            if (k == k_meta_store_end) continue;
+            if (k == k_meta_next_docno) {
+                next = std::max<std::uint64_t>(next, std::strtoull(v.c_str(), nullptr, 10));
+                continue;
+            }
+            out.set_metadata(k, v);
+        }
+        out.set_metadata(k_meta_next_docno, std::to_string(next));
         if (auto c = out.commit(); !c) return fail(c.error());
     }
-    // Swap: the old index goes only once the new one is complete.
-    fs::rename(dir / "index", dir / "index.old", ec);
-    if (ec) return fail(Error::Kind::io, "reindex: " + ec.message());
-    fs::rename(staging / "index", dir / "index", ec);
-    if (ec) {
-        fs::rename(dir / "index.old", dir / "index", ec);
-        return fail(Error::Kind::io, "reindex: cannot install the new index: " + ec.message());
-    }
-    fs::remove_all(dir / "index.old", ec);
+    // Install: the staged generation moves beside the current one (unused until named), then
+    // CURRENT names it in one atomic step.
+    auto staged = find_index_dir(staging);
+    if (!staged) return fail(Error::Kind::io, "reindex: the rebuilt index is missing from " + staging.string());
+    auto gen = create_generation(dir);
+    if (!gen) return fail(gen.error());
+    fs::rename(*staged, *gen, ec);  // onto the new, empty directory
+    if (ec) return fail(Error::Kind::io, "reindex: cannot move the rebuilt index into place: " + ec.message());
+    crash_point("reindex-staged");
+    if (auto r = switch_generation(dir, *gen); !r) return fail(r.error());
     fs::remove_all(staging, ec);
     return summary;
 }

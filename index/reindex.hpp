@@ -1,21 +1,39 @@
 #pragma once
 // Rebuilds the index of an archive from its stored originals (`mailvault reindex`).
+#include <xapian.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <string_view>
 
+#include "index/archive.hpp"
 #include "index/util/result.hpp"
 
 namespace mv::index {
+
+class DocumentBuilder;
 
 struct ReindexSummary {
     std::uint64_t documents = 0;   // originals indexed
     std::uint64_t locations = 0;   // further places replayed onto them
     std::uint64_t damaged = 0;     // originals that no longer match their SHA-256 (skipped)
+    std::uint64_t merged = 0;      // originals stored twice (a crashed run's): one document, both places
+    std::uint64_t renumbered = 0;  // originals whose docno an earlier record already had: given a new one
 };
 
-// Docnos, locations and metadata (checkpoints, run records) are kept; the new index replaces
-// the old one only when complete. Takes the archive's writer lock.
+// Docnos, locations and metadata (checkpoints, run records) are kept; the new index is built
+// as a new generation and replaces the old one in one atomic step when complete (a crash
+// leaves the old one in use). Works without an index at all. Takes the archive's writer lock.
 Result<ReindexSummary> reindex(const std::filesystem::path& dir, const std::function<void(std::uint64_t)>& progress = {});
+
+// Where a record's meta JSON says its message was seen.
+Location location_from_meta(std::string_view meta);
+
+// The document of a stored original as import builds it: parsed (a message that does not
+// parse is indexed as broken), at the place and date its record's meta holds, pointing at `ref`.
+Xapian::Document document_for_record(DocumentBuilder& builder, const std::string& raw, const Digest& sha,
+                                     const Digest& dedupe_key, const StoredRef& ref, std::string_view meta);
 
 }  // namespace mv::index

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <sys/uio.h>
 
+#include <nlohmann/json.hpp>
+
 namespace mv::index {
 namespace {
 
@@ -210,19 +212,105 @@ Result<void> PackStore::sync() {
     return ok();
 }
 
-Result<void> PackStore::truncate_to(std::uint32_t segment, std::uint64_t size) {
-    std::error_code ec;
-    for (std::uint32_t n = segment + 1; n <= segment_; ++n) std::filesystem::remove(segment_path(n), ec);
-    if (segment != segment_) {
-        if (auto r = open_segment(segment); !r) return r;
+namespace {
+
+// The whole record at `off` is there and is what its header says: a known type, an original's
+// payload decompressing to its SHA-256, meta that is a JSON object.
+bool record_intact(int fd, const RecordHeader& h, std::uint64_t off) {
+    std::string meta(h.meta_size, '\0'), payload(h.payload_size, '\0');
+    if (!pread_all(fd, meta.data(), meta.size(), off + k_record_header_size, "")) return false;
+    if (!pread_all(fd, payload.data(), payload.size(), off + k_record_header_size + h.meta_size, "")) return false;
+    if (!meta.empty()) {
+        auto j = nlohmann::json::parse(meta, nullptr, false);
+        if (!j.is_object()) return false;
     }
-    if (size < size_) {
-        if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
-            return fail(Error::Kind::io, "truncate " + segment_path(segment_).string() + ": " + errno_text());
-        size_ = size;
-        return sync();
+    switch (h.type) {
+        case RecordType::original: {
+            auto raw = zstd_decompress(payload, h.raw_size);
+            return raw && sha256(*raw) == h.sha;
+        }
+        case RecordType::location:
+        case RecordType::removal: return payload.empty();
     }
+    return false;
+}
+
+bool known_type(const RecordHeader& h) {
+    return h.type == RecordType::original || h.type == RecordType::location || h.type == RecordType::removal;
+}
+
+// Copies bytes [from, size) of `fd` into a new file `to`, durably.
+Result<void> copy_out(int fd, std::uint64_t from, std::uint64_t size, const std::filesystem::path& to) {
+    int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (out < 0) return fail(Error::Kind::io, "cannot create " + to.string() + ": " + errno_text());
+    FdCloser closer{out};
+    std::string buf;
+    for (std::uint64_t off = from; off < size;) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - off, 1 << 20));
+        buf.resize(n);
+        if (auto r = pread_all(fd, buf.data(), n, off, to.filename().string()); !r) return r;
+        for (std::size_t done = 0; done < n;) {
+            ssize_t w = ::write(out, buf.data() + done, n - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) return fail(Error::Kind::io, "writing " + to.string() + ": " + errno_text());
+            done += static_cast<std::size_t>(w);
+        }
+        off += n;
+    }
+    if (::fsync(out) != 0) return fail(Error::Kind::io, "fsync " + to.string() + ": " + errno_text());
     return ok();
+}
+
+}  // namespace
+
+Result<TailRecovery> PackStore::recover_tail(StorePos durable) {
+    if (!writable_) return fail(Error::Kind::io, "originals store is read-only");
+    TailRecovery out;
+    for (std::uint32_t seg = std::max<std::uint32_t>(durable.first, 1); seg <= segment_; ++seg) {
+        const auto p = segment_path(seg);
+        int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        FdCloser closer{fd};
+        struct stat st{};
+        if (::fstat(fd, &st) != 0) return fail(Error::Kind::io, "cannot stat " + p.string() + ": " + errno_text());
+        const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+        // Appends end every commit's place on a record boundary: start verifying there.
+        std::uint64_t off = seg == durable.first ? durable.second : 0;
+        while (off < size) {
+            char head[k_record_header_size];
+            std::optional<RecordHeader> h;
+            if (off + k_record_header_size <= size && pread_all(fd, head, sizeof head, off, "")) h = decode_header(head);
+            const bool whole = h && known_type(*h) &&
+                               off + k_record_header_size + h->meta_size + h->payload_size <= size;
+            if (!whole || !record_intact(fd, *h, off)) break;
+            ++out.records_checked;
+            off += k_record_header_size + h->meta_size + h->payload_size;
+        }
+        if (off >= size) continue;
+        // A torn tail: keep its bytes aside, then shorten the segment to its last whole record.
+        std::error_code ec;
+        const auto torn_dir = dir_ / "torn";
+        std::filesystem::create_directories(torn_dir, ec);
+        auto to = torn_dir / (p.filename().string() + ".at-" + std::to_string(off));
+        for (int i = 1; std::filesystem::exists(to, ec); ++i)
+            to = torn_dir / (p.filename().string() + ".at-" + std::to_string(off) + "." + std::to_string(i));
+        if (auto r = copy_out(fd, off, size, to); !r) return fail(r.error());
+        for (const auto& d : {torn_dir, dir_}) {
+            int dfd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+                ::fsync(dfd);
+                ::close(dfd);
+            }
+        }
+        if (::ftruncate(fd, static_cast<off_t>(off)) != 0 || ::fdatasync(fd) != 0)
+            return fail(Error::Kind::io, "shortening " + p.string() + " to its last whole record: " + errno_text());
+        out.bytes_moved += size - off;
+        out.notes.push_back(p.filename().string() + ": a torn record at offset " + std::to_string(off) + " (" +
+                            std::to_string(size - off) + " bytes, from a run that was stopped) moved to " +
+                            "originals/torn/" + to.filename().string());
+        if (seg == segment_) size_ = off;
+    }
+    return out;
 }
 
 Result<std::string> PackStore::read_payload(const StoredRef& ref) const {
@@ -241,8 +329,9 @@ Result<std::string> PackStore::read_payload(const StoredRef& ref) const {
     return out;
 }
 
-Result<void> PackStore::scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view)>& fn) const {
-    for (std::uint32_t seg = 1; seg <= segment_; ++seg) {
+Result<void> PackStore::scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view)>& fn,
+                             StorePos from) const {
+    for (std::uint32_t seg = std::max<std::uint32_t>(from.first, 1); seg <= segment_; ++seg) {
         auto p = segment_path(seg);
         int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
@@ -250,18 +339,20 @@ Result<void> PackStore::scan(const std::function<bool(const RecordHeader&, const
         struct stat st{};
         ::fstat(fd, &st);
         std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-        std::uint64_t off = 0;
+        std::uint64_t off = seg == from.first ? from.second : 0;
         std::string meta;
         while (off + k_record_header_size <= size) {
             char head[k_record_header_size];
             if (auto r = pread_all(fd, head, sizeof head, off, p.filename().string()); !r) return r;
             auto h = decode_header(head);
             if (!h) return fail(Error::Kind::corrupt, p.filename().string() + ": bad record at offset " + std::to_string(off));
+            const std::uint64_t end = off + k_record_header_size + h->meta_size + h->payload_size;
+            if (end > size) break;  // torn tail: recover_tail() moves it aside on the next write
             meta.resize(h->meta_size);
             if (auto r = pread_all(fd, meta.data(), meta.size(), off + k_record_header_size, p.filename().string()); !r) return r;
-            StoredRef ref{seg, off, h->payload_size, h->raw_size};
+            StoredRef ref{seg, off, h->payload_size, h->raw_size, end};
             if (!fn(*h, ref, meta)) return ok();
-            off += k_record_header_size + h->meta_size + h->payload_size;
+            off = end;
         }
     }
     return ok();

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "index/util/result.hpp"
 #include "index/util/sha256.hpp"
@@ -22,7 +24,7 @@ struct StoredRef {
     std::uint64_t offset = 0;        // of the record header
     std::uint32_t payload_size = 0;  // compressed bytes
     std::uint64_t raw_size = 0;
-    std::uint64_t end = 0;           // offset just past the record (not encoded)
+    std::uint64_t end = 0;           // offset just past the record (not encoded; set by append and scan)
     std::string encode() const;      // 24 bytes, for a Xapian value slot
     static std::optional<StoredRef> decode(std::string_view s);
 };
@@ -42,6 +44,16 @@ struct RecordHeader {
 inline constexpr std::size_t k_record_header_size = 64;
 inline constexpr std::uint64_t k_segment_limit = 1ull << 30;
 
+// A place in the store: (segment, offset). (1, 0) is the start.
+using StorePos = std::pair<std::uint32_t, std::uint64_t>;
+
+// What recover_tail() found past the last durable place.
+struct TailRecovery {
+    std::uint64_t records_checked = 0;  // complete records past `durable`, each verified
+    std::uint64_t bytes_moved = 0;      // torn tail moved out of the segments into torn/
+    std::vector<std::string> notes;     // one line per torn tail: where it was, where it went
+};
+
 class PackStore {
   public:
     static Result<std::unique_ptr<PackStore>> open(const std::filesystem::path& dir, bool writable);
@@ -51,14 +63,21 @@ class PackStore {
     Result<StoredRef> append(const RecordHeader& header, std::string_view meta, std::string_view payload);
     Result<void> sync();  // fsync the open segment (and directory when a segment was created)
     // Current end of data, as (segment, size); recorded with each index commit.
-    std::pair<std::uint32_t, std::uint64_t> end() const { return {segment_, size_}; }
-    // Drops bytes past `end` (uncommitted appends of a crashed run) and later segments.
-    Result<void> truncate_to(std::uint32_t segment, std::uint64_t size);
+    StorePos end() const { return {segment_, size_}; }
+    // The originals are the archive of record: nothing is ever cut because an index does not
+    // refer to it. Only a torn tail is: every record past `durable` (a place some commit made
+    // durable) is verified — complete, its payload decompressing to the SHA-256 in its header,
+    // its meta JSON — and from the first one that is not, the rest of that segment is moved
+    // to originals/torn/ (kept, fsynced) and the segment shortened. Writable stores only.
+    Result<TailRecovery> recover_tail(StorePos durable);
 
     // Thread safe.
     Result<std::string> read_payload(const StoredRef& ref) const;  // compressed bytes
-    // Walks every record in order; stops early when `fn` returns false.
-    Result<void> scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view meta)>& fn) const;
+    // Walks every record from `from` (a record boundary) in order; stops early when `fn`
+    // returns false. A record cut short by the end of its segment (a torn tail not yet
+    // recovered) ends that segment's walk; a bad header is an error.
+    Result<void> scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view meta)>& fn,
+                      StorePos from = {1, 0}) const;
     std::uint64_t total_bytes() const;
 
   private:

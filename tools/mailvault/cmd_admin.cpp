@@ -22,7 +22,9 @@ void register_admin(CLI::App& app, Context& ctx) {
             if (!r) return report(r.error());
             if (!ctx.quiet)
                 std::cerr << "reindex: " << r->documents << " messages, " << r->locations << " further locations, "
-                          << r->damaged << " damaged originals skipped\n";
+                          << r->damaged << " damaged originals skipped"
+                          << (r->merged ? ", " + std::to_string(r->merged) + " stored twice merged" : "")
+                          << (r->renumbered ? ", " + std::to_string(r->renumbered) + " given a new docno" : "") << "\n";
             return r->damaged ? k_partial : k_ok;
         };
     });

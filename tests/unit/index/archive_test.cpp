@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "index/document/builder.hpp"
 #include "index/mime/dedupe.hpp"
 #include "index/mime/parser.hpp"
@@ -149,20 +151,90 @@ TEST(Archive, ReadModeOnMissingArchiveIsNotFound) {
     EXPECT_EQ(a.error().kind, Error::Kind::not_found);
 }
 
-TEST(Archive, DocnosAreNeverReusedAfterUncommittedWork) {
+// An original stored by a run that stopped before its commit is mail: the next open indexes
+// it under its docno (it is never cut off), and new docnos continue after it.
+TEST(Archive, UncommittedOriginalsAreIndexedOnTheNextOpen) {
+    test::TempDir dir;
+    std::uint64_t size_before = 0;
+    {
+        auto a = Archive::open(dir.path(), OpenMode::write);
+        ASSERT_TRUE(a);
+        add(**a, 1, {"t", "m", "f", ""});
+        ASSERT_TRUE((*a)->commit());
+        add(**a, 2, {"t", "m", "f", ""});  // stored, never committed
+        size_before = (*a)->store().total_bytes();
+    }
+    auto a = Archive::open(dir.path(), OpenMode::write);
+    ASSERT_TRUE(a);
+    EXPECT_EQ((*a)->store().total_bytes(), size_before);
+    EXPECT_EQ((*a)->document_count(), 2u);
+    auto raw = (*a)->read_original(2);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(*raw, message(2));
+    ASSERT_EQ((*a)->recovery_notes().size(), 1u);
+    EXPECT_EQ(add(**a, 3, {"t", "m", "f", ""}), 3u);  // docnos are never reused
+    ASSERT_TRUE((*a)->commit());
+    EXPECT_EQ((*a)->document_count(), 3u);
+    std::string two = message(2);
+    EXPECT_EQ((*a)->find_duplicate(dedupe_key(two)), std::optional<std::uint64_t>(2));
+}
+
+// The originals are the archive of record: without an index they are not "unreferenced".
+TEST(Archive, ArchiveWithoutItsIndexIsRefusedNeverRestartedEmpty) {
     test::TempDir dir;
     {
         auto a = Archive::open(dir.path(), OpenMode::write);
         ASSERT_TRUE(a);
         add(**a, 1, {"t", "m", "f", ""});
         ASSERT_TRUE((*a)->commit());
-        add(**a, 2, {"t", "m", "f", ""});  // never committed
     }
+    const auto pack = dir.path() / "originals" / "pack-000001.mvp";
+    const auto size = std::filesystem::file_size(pack);
+    std::filesystem::remove_all(dir.path() / "index");
+    for (OpenMode mode : {OpenMode::write, OpenMode::read}) {
+        auto a = Archive::open(dir.path(), mode);
+        ASSERT_FALSE(a);
+        EXPECT_EQ(a.error().kind, Error::Kind::not_found);
+        EXPECT_NE(a.error().message.find("reindex"), std::string::npos) << a.error().message;
+    }
+    EXPECT_EQ(std::filesystem::file_size(pack), size);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "index"));
+}
+
+// Compaction builds a new generation and switches to it: same documents and metadata.
+TEST(Archive, CompactSwitchesToANewGenerationKeepingEverything) {
+    test::TempDir dir;
     auto a = Archive::open(dir.path(), OpenMode::write);
     ASSERT_TRUE(a);
-    EXPECT_EQ(add(**a, 3, {"t", "m", "f", ""}), 2u);  // 2 was never durable, so it may be given
+    for (int i = 1; i <= 7; ++i) add(**a, i, {"t", "mb", "Inbox", ""});
+    (*a)->set_metadata("cp:t:x", "42");
     ASSERT_TRUE((*a)->commit());
-    EXPECT_EQ((*a)->document_count(), 2u);
+    auto gen = [&] {
+        std::string name;
+        std::ifstream(dir.path() / "index" / "CURRENT") >> name;
+        return name;
+    };
+    EXPECT_EQ(gen(), "gen-000001");
+    ASSERT_TRUE((*a)->compact());
+    EXPECT_EQ(gen(), "gen-000002");
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "index" / "gen-000001"));
+    EXPECT_EQ((*a)->document_count(), 7u);
+    EXPECT_EQ((*a)->metadata("cp:t:x"), "42");
+    EXPECT_EQ(add(**a, 8, {"t", "mb", "Inbox", ""}), 8u);
+    ASSERT_TRUE((*a)->commit());
+    a->reset();
+    auto r = Archive::open(dir.path(), OpenMode::read);
+    ASSERT_TRUE(r);
+    EXPECT_EQ((*r)->document_count(), 8u);
+    EXPECT_EQ((*r)->metadata("cp:t:x"), "42");
+    for (std::uint64_t d = 1; d <= 8; ++d) {
+        auto raw = (*r)->read_original(d);
+        ASSERT_TRUE(raw) << d;
+        EXPECT_EQ(*raw, message(static_cast<int>(d)));
+    }
+    auto w = Archive::open(dir.path(), OpenMode::write);
+    ASSERT_TRUE(w);
+    EXPECT_TRUE((*w)->recovery_notes().empty());  // every shard recorded the whole store
 }
 
 }  // namespace
