@@ -147,6 +147,7 @@ Result<std::unique_ptr<App>> App::create(const AppConfig& config, std::unique_pt
     auto log = AuditLog::open(config.archive_dir);
     if (!log) return fail(log.error());
     app->audit_ = std::move(*log);
+    app->connect_ = std::make_unique<AdminConnect>(config.archive_dir, config.links.base_url, config.connect);
     app->login_key_ = random_hex(32);
     app->generation_ = ++g_generation;
     return app;
@@ -268,6 +269,7 @@ Response App::handle(const Request& req) {
         if (!get) return json_error(405, "the API is read-only (GET)");
         return api_route(req, *id);
     }
+    if (seg[0] == "admin" || seg[0] == "oauth") return admin_route(req);
     const bool known = (seg[0] == "" && seg.size() == 1) || (seg[0] == "search" && seg.size() == 1) || seg[0] == "m";
     if (!known) return not_found();
     auto id = session_of(req);

@@ -11,6 +11,7 @@
 #include "index/archive.hpp"
 #include "query/links.hpp"
 #include "query/parser.hpp"
+#include "web/admin_connect.hpp"
 #include "web/audit.hpp"
 #include "web/auth.hpp"
 #include "web/http.hpp"
@@ -25,6 +26,7 @@ struct AppConfig {
     std::chrono::seconds session_max{12 * 3600};
     bool tls = false;  // cookies get Secure and the __Host- prefix
     LoginThrottle::Options throttle;
+    ConnectConfig connect;  // the admin "Connect account" page (web/admin_connect.hpp)
 };
 
 class App {
@@ -58,6 +60,7 @@ class App {
     Response message_route(const Request& req, const Identity& id);
     Response api_route(const Request& req, const Identity& id);
     Response static_route(const Request& req);
+    Response admin_route(const Request& req);  // /admin/*, /oauth/callback (web/admin_connect.cpp)
     Response not_found() const;
     Response audit_unavailable(bool json) const;
     std::string cookie_name(const char* base) const;
@@ -71,6 +74,7 @@ class App {
     std::unique_ptr<LoginThrottle> throttle_;
     std::unique_ptr<TokenIndex> tokens_;
     std::unique_ptr<AuditLog> audit_;
+    std::unique_ptr<AdminConnect> connect_;
     std::string login_key_;  // HMAC key of the login form's CSRF token
     std::uint64_t generation_ = 0;  // tells this App's per-thread databases from another's
 };

@@ -32,6 +32,8 @@ int serve(Context& ctx, const std::string& listen_flag) {
     ac.links.base_url = c.links_base_url;
     ac.links.templ = c.links_template;
     ac.links.title_field = c.links_title_field;
+    ac.connect.sources = c.sources;
+    ac.connect.smtp = c.smtp;
     auto idle = web::parse_duration(c.serve_session_idle);
     auto max = web::parse_duration(c.serve_session_max);
     auto req_timeout = web::parse_duration(c.serve_request_timeout);
