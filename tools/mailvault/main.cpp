@@ -1,4 +1,5 @@
 // mailvault: the command line. Thin: parsing, context, exit codes; the work is in the layers.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -50,6 +51,7 @@ void log_line(const Context& ctx, const std::string& line) {
 
 int main(int argc, char** argv) {
     using namespace mv::cli;
+    ::umask(077);  // the archive, its index and originals are the owner's alone, whatever the caller's umask
     Context ctx;
     CLI::App app{"mailvault: a batch mail archive with full-text search"};
     app.require_subcommand(1);
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
     if (!ctx.archive_flag.empty()) archive = ctx.archive_flag;
     else if (const char* env = std::getenv("MAILVAULT_ARCHIVE"); env && *env) archive = env;
     std::filesystem::path config_file = ctx.config_flag;
-    if (config_file.empty() && !archive.empty() && std::filesystem::exists(archive / "mailvault.toml"))
+    std::error_code no_access;  // an archive of another user: Archive::open says "permission denied"
+    if (config_file.empty() && !archive.empty() && std::filesystem::exists(archive / "mailvault.toml", no_access))
         config_file = archive / "mailvault.toml";
     if (!config_file.empty()) {
         auto c = mv::load_config(config_file);
@@ -87,7 +90,7 @@ int main(int argc, char** argv) {
     }
     if (archive.empty()) archive = "archive";
     ctx.archive_dir = archive;
-    if (ctx.config.file.empty() && std::filesystem::exists(archive / "mailvault.toml")) {
+    if (ctx.config.file.empty() && std::filesystem::exists(archive / "mailvault.toml", no_access)) {
         auto c = mv::load_config(archive / "mailvault.toml");
         if (!c) return report(c.error());
         ctx.config = std::move(*c);
