@@ -377,6 +377,16 @@ Result<bool> validate(const std::filesystem::path& file, const toml::table& root
                 if (auto n = (*t)["name"].value<std::string>()) label = "source '" + *n + "'";
                 auto r = check_table(file, *t, "source", label);
                 if (!r) return r;
+                if (auto ty = (*t)["type"].value<std::string>()) {
+                    const std::vector<std::string> types{"imap", "pop3", "graph", "maildir", "mbox"};
+                    if (std::find(types.begin(), types.end(), *ty) == types.end()) {
+                        std::string near = nearest(*ty, types);
+                        return fail(Error::Kind::usage, file.string() + ":" + std::to_string((*t)["type"].node()->source().begin.line) +
+                                                            ": " + label + " type '" + *ty + "' is unknown; " +
+                                                            (near.empty() ? "use imap, pop3, graph, maildir or mbox"
+                                                                          : "did you mean '" + near + "'?"));
+                    }
+                }
                 if (holds_plain_secret(*t) && !secret_inside) secret_inside = true, secret_line = t->source().begin.line;
             }
             continue;

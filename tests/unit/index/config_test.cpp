@@ -90,6 +90,8 @@ TEST(ConfigValidation, UnknownKeysSuggestTheNearestKnownOne) {
     EXPECT_NE(error_of(dir, "[serve]\nsession_idel = \"1m\"\n").find("did you mean 'session_idle'?"), std::string::npos);
     EXPECT_NE(error_of(dir, "[users.bob]\nrole = \"user\"\nmailbox = [\"a\"]\n").find("users.bob; did you mean 'mailboxes'?"),
               std::string::npos);
+    EXPECT_NE(error_of(dir, "[[source]]\nname = \"a\"\ntype = \"imapp\"\n").find("m.toml:3: source 'a' type 'imapp' is unknown; did you mean 'imap'?"),
+              std::string::npos) << error_of(dir, "[[source]]\nname = \"a\"\ntype = \"imapp\"\n");
     EXPECT_NE(error_of(dir, "[archive]\nzzzzzzzzzz = 1\n").find("unknown key 'zzzzzzzzzz' in [archive]; remove it"),
               std::string::npos);
 }
