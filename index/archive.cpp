@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <fstream>
 #include <thread>
 #include <sstream>
@@ -122,11 +123,14 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
     a->index_use_ = mode == OpenMode::write ? options.index_use : IndexUse::full;
     std::error_code ec;
     auto format = read_format(dir);
+    if (!format && ::access((dir / k_format_file).c_str(), R_OK) != 0 && errno == EACCES)
+        return fail(Error::Kind::io, "archive " + dir.string() + ": permission denied (run as the archive's owner)");
     if (mode == OpenMode::read && !format)
         return fail(Error::Kind::not_found, "no archive at " + dir.string() + " (run `mailvault import` or `sync` first)");
     if (mode == OpenMode::write) {
         fs::create_directories(dir, ec);
         if (ec) return fail(Error::Kind::io, "cannot create archive " + dir.string() + ": " + ec.message());
+        if (!format) fs::permissions(dir, fs::perms::owner_all, ec);  // a new archive is 0700 whatever existed
         a->lock_fd_ = ::open((dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (a->lock_fd_ < 0) return fail(Error::Kind::io, "cannot open " + (dir / "lock").string());
         if (::flock(a->lock_fd_, LOCK_EX | LOCK_NB) != 0)

@@ -10,6 +10,9 @@
 
 namespace mv {
 
+// Keys that hold a secret; each may also be given as <key>_env or <key>_file.
+inline constexpr const char* k_secret_keys[] = {"password", "client_secret", "token", "refresh_token"};
+
 // One [[source]] table; each source type reads the keys it knows through `get_*`.
 struct SourceConfig {
     std::string name;
@@ -24,6 +27,9 @@ struct SourceConfig {
     // Resolves `<base>_env`, `<base>_file`, then `<base>`; the value is never logged.
     // Error names the key, never the value.
     Result<std::string> secret(const std::string& base) const;
+    // Resolves every `<secret>_env` / `<secret>_file` present (unset variable, missing, unreadable or
+    // group/world-readable file is an error), so a command can refuse before it creates anything.
+    Result<bool> check_secrets() const;
 };
 
 struct UserConfig {
@@ -38,6 +44,7 @@ struct Config {
     std::string archive_path;
     std::string stemmer = "english";
     std::string timezone;  // [archive] timezone, e.g. "Europe/Berlin": for display and date: when TZ is unset
+    std::string sync_deadline;  // [sync] deadline, e.g. "2h", "90m", "3600s"; empty: none
     std::string links_base_url = "http://127.0.0.1:8025";
     std::string links_template = "{base_url}/m/{docno}";
     std::string links_title_field;
@@ -55,6 +62,9 @@ struct Config {
 
     const SourceConfig* source(const std::string& name) const;
 };
+
+// "3600", "3600s", "90m", "2h", "1d", "1h30m" -> seconds; an error says what is accepted.
+Result<long> parse_duration_seconds(const std::string& text);
 
 // Parses a TOML file; errors name the file, line and key.
 Result<Config> load_config(const std::filesystem::path& file);

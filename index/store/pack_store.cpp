@@ -316,6 +316,8 @@ Result<TailRecovery> PackStore::recover_tail(StorePos durable) {
 Result<std::string> PackStore::read_payload(const StoredRef& ref) const {
     auto p = segment_path(ref.segment);
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES)
+        return fail(Error::Kind::io, "permission denied reading original " + p.filename().string() + " (run as the archive's owner)");
     if (fd < 0) return fail(Error::Kind::corrupt, "original missing: " + p.filename().string() + ": " + errno_text());
     FdCloser closer{fd};
     char head[k_record_header_size];

@@ -15,6 +15,7 @@
 
 #include "query/export.hpp"
 #include "query/inspect.hpp"
+#include "query/prometheus.hpp"
 #include "query/stats.hpp"
 #include "query/search.hpp"
 #include "tools/mailvault/cli.hpp"
@@ -368,12 +369,20 @@ void register_export_cmd(CLI::App& app, Context& ctx) {
 void register_stats_cmd(CLI::App& app, Context& ctx) {
     auto json = std::make_shared<bool>(false);
     auto* sub = app.add_subcommand("stats", "counts per source and mailbox, sizes, last sync per source");
+    auto prometheus = std::make_shared<bool>(false);
     sub->add_flag("--json", *json, "as JSON");
-    sub->callback([&ctx, json] {
-        ctx.run = [&ctx, json]() -> int {
+    sub->add_flag("--prometheus", *prometheus, "node_exporter text-file format (for the textfile collector)");
+    sub->callback([&ctx, json, prometheus] {
+        ctx.run = [&ctx, json, prometheus]() -> int {
             int code = 0;
             auto archive = ctx.open_archive(index::OpenMode::read, code);
             if (!archive) return code;
+            if (*prometheus) {  // issue 13 (ops): query/prometheus.*
+                auto p = query::prometheus_text(*archive);
+                if (!p) return report(p.error());
+                std::cout << *p << std::flush;
+                return k_ok;
+            }
             auto s = query::compute_stats(*archive);
             if (!s) return report(s.error());
             std::cout << (*json ? query::stats_json(*s) + "\n" : query::stats_text(*s)) << std::flush;

@@ -1,4 +1,5 @@
 // mailvault: the command line. Thin: parsing, context, exit codes; the work is in the layers.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -147,6 +148,7 @@ Result<void> apply_timezone(const Config& config) {
 
 int main(int argc, char** argv) {
     using namespace mv::cli;
+    ::umask(077);  // the archive, its index and originals are the owner's alone, whatever the caller's umask
     Context ctx;
     CLI::App app{"mailvault: a batch mail archive with full-text search", "mailvault"};
     app.require_subcommand(1);
@@ -210,6 +212,7 @@ int main(int argc, char** argv) {
         ctx.archive_origin = "from $MAILVAULT_ARCHIVE";
     }
     std::filesystem::path config_file = find_config(ctx, archive);
+    std::error_code no_access;  // an archive of another user: Archive::open says "permission denied"
     if (!config_file.empty()) {
         auto c = mv::load_config(config_file);
         if (!c) return report(c.error());
@@ -225,7 +228,7 @@ int main(int argc, char** argv) {
         ctx.archive_origin = "the default, ./archive";
     }
     ctx.archive_dir = archive;
-    if (ctx.config.file.empty() && std::filesystem::exists(archive / "mailvault.toml")) {
+    if (ctx.config.file.empty() && std::filesystem::exists(archive / "mailvault.toml", no_access)) {
         auto c = mv::load_config(archive / "mailvault.toml");
         if (!c) return report(c.error());
         ctx.config = std::move(*c);

@@ -25,6 +25,7 @@ class CliDovecotTest : public DovecotTest {
             }
             out << "\n";
         }
+        std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);  // holds a password
         return path;
     }
     RunResult mv(const std::vector<std::string>& args) {

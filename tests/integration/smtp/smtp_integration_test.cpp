@@ -48,6 +48,7 @@ class SmtpTest : public ::testing::Test {
         if (!c.report_recipients.empty()) t += "report_recipients = " + graph::toml_list(c.report_recipients) + "\n";
         fs::path p = dir.path() / "mailvault.toml";
         write_file(p, t);
+        fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);  // may hold a password: 0600 or refused
         return p;
     }
     RunResult mv(std::vector<std::string> args, const std::string& password = k_password) {
