@@ -25,6 +25,10 @@ class CliServers : public TwoServerTest {
             }
             out << "\n";
         }
+        out.close();
+        // It holds passwords: the config loader refuses a file others can read.
+        std::filesystem::permissions(tmp / "mailvault.toml",
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     }
     RunResult mv(const std::vector<std::string>& args) {
         std::vector<std::string> a{"--archive", (tmp / "archive").string(), "--config", (tmp / "mailvault.toml").string()};
