@@ -115,7 +115,6 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     bool abort = false;
     bool summary_interrupted = false;  // written by the input filter, read after the pipeline
     std::optional<Error> fatal;
-    const std::uint64_t expected = source.expected_total();
     std::mutex flight_mu;
     std::condition_variable flight_cv;
     std::size_t bytes_in_flight = 0;
@@ -296,7 +295,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                 release_acks();
                 if (progress && message) {
                     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                    progress(summary, expected, false);
+                    progress(summary, source.expected_total(), false);  // known once the source has listed
                 }
             }));
 
@@ -316,7 +315,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     summary.failed += rep.failed;
     for (const auto& e : rep.errors) note_error(e);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (progress) progress(summary, expected, true);
+    if (progress) progress(summary, source.expected_total(), true);
     if (fatal) {
         note_error(fatal->message);
         if (summary.seen == 0 && summary.added == 0) return fail(*fatal);

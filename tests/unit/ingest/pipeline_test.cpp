@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "index/document/builder.hpp"
 #include "index/schema.hpp"
 #include "support/testutil.hpp"
@@ -99,6 +101,36 @@ TEST(Pipeline, RemovalsOnACheckpointOnlyItemMarkTheArchivedMessage) {
     std::string unknown = r.archive->metadata("cp:t:removed:mb:uid9");
     EXPECT_NE(unknown.find("\"reason\":\"changed\""), std::string::npos) << unknown;
     EXPECT_NE(unknown.find("2024-05-01T10:00:00Z"), std::string::npos) << unknown;
+}
+
+// A network source knows its total only after listing the server: the progress line gets the
+// total as it becomes known, not the 0 of the start.
+class ListingSource final : public Source {
+  public:
+    std::string name() const override { return "t"; }
+    std::optional<RawMessage> next() override {
+        if (next_ == 5) return std::nullopt;
+        expected_ = 5;  // "listed" when the first message is fetched
+        return message(static_cast<int>(next_++));
+    }
+    std::uint64_t expected_total() const override { return expected_.load(); }
+
+  private:
+    std::atomic<std::uint64_t> expected_{0};
+    std::size_t next_ = 0;
+};
+
+TEST(Pipeline, ProgressGetsTheTotalOnceTheSourceKnowsIt) {
+    test::TempDir dir;
+    auto a = index::Archive::open(dir.path(), index::OpenMode::write);
+    ASSERT_TRUE(a);
+    ListingSource src;
+    std::vector<std::uint64_t> totals;
+    auto s = run_pipeline(**a, src, PipelineOptions{},
+                          [&](const ImportSummary&, std::uint64_t total, bool) { totals.push_back(total); });
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_FALSE(totals.empty());
+    EXPECT_EQ(totals.back(), 5u);
 }
 
 }  // namespace
