@@ -73,67 +73,6 @@ index::DocData AccessRule::visible(index::DocData d) const {
     return d;
 }
 
-namespace {
-
-void configure(Xapian::Enquire& enquire, Sort sort) {
-    switch (sort) {
-        case Sort::newest:
-            enquire.set_weighting_scheme(Xapian::BoolWeight());
-            enquire.set_sort_by_value(schema::k_slot_date, true);
-            enquire.set_docid_order(Xapian::Enquire::DESCENDING);
-            break;
-        case Sort::oldest:
-            enquire.set_weighting_scheme(Xapian::BoolWeight());
-            enquire.set_sort_by_value(schema::k_slot_date, false);
-            enquire.set_docid_order(Xapian::Enquire::ASCENDING);
-            break;
-        case Sort::relevance: enquire.set_sort_by_relevance_then_value(schema::k_slot_date, true); break;
-    }
-}
-
-// The date-window search of query/search.cpp (sorted_by_date_window), on a given database
-// and query: over many matches, sort only a window at the sorting end (exact; see there).
-std::pair<Xapian::MSet, Xapian::doccount> windowed(const Xapian::Database& db, const Xapian::Query& q,
-                                                   const Range& dates, Sort sort, Xapian::doccount first,
-                                                   Xapian::doccount count) {
-    Xapian::Enquire enquire(db);
-    enquire.set_query(q);
-    configure(enquire, sort);
-    auto plain = [&] {
-        Xapian::MSet m = enquire.get_mset(first, count, 1000);
-        return std::pair{m, m.get_matches_estimated()};
-    };
-    const double need = double(first) + double(count);
-    if (sort == Sort::relevance || count == 0) return plain();
-    const Xapian::doccount est = enquire.get_mset(0, 0).get_matches_estimated();
-    std::string lo_s = db.get_value_lower_bound(schema::k_slot_date);
-    std::string hi_s = db.get_value_upper_bound(schema::k_slot_date);
-    const bool many = est >= db.get_doccount() / 4 || est >= 50000;
-    if (est < 8 * need || !many || lo_s.empty() || hi_s.empty()) return plain();
-    double lo = Xapian::sortable_unserialise(lo_s), hi = Xapian::sortable_unserialise(hi_s);
-    if (dates.lo) lo = std::max(lo, double(*dates.lo));
-    if (dates.hi) hi = std::min(hi, double(*dates.hi));
-    if (hi < lo) return plain();
-    const double span = hi - lo;
-    double frac = std::min(1.0, 4.0 * need / est);
-    for (int attempt = 0; attempt < 2 && frac < 1.0; ++attempt) {
-        Xapian::Query bound =
-            sort == Sort::newest
-                ? Xapian::Query(Xapian::Query::OP_VALUE_GE, schema::k_slot_date, Xapian::sortable_serialise(hi - span * frac))
-                : Xapian::Query(Xapian::Query::OP_VALUE_LE, schema::k_slot_date, Xapian::sortable_serialise(lo + span * frac));
-        Xapian::Enquire w(db);
-        w.set_query(Xapian::Query(Xapian::Query::OP_FILTER, q, bound));
-        configure(w, sort);
-        Xapian::MSet m = w.get_mset(first, count);
-        if (m.size() == count) return std::pair{m, est};
-        const double found = m.get_matches_estimated();
-        if (found == 0) break;
-        frac *= std::max(2.0, 2.0 * need / found);
-    }
-    return plain();
-}
-
-}  // namespace
 
 Result<SearchResult> search_visible(const index::Archive& archive, const Xapian::Database& db,
                                     std::string_view query, const SearchOptions& options, const LinkBuilder& links,
@@ -143,7 +82,7 @@ Result<SearchResult> search_visible(const index::Archive& archive, const Xapian:
         if (!q) return fail(q.error());
         const auto first = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.offset, 1u << 30));
         const auto count = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.limit, 1000));
-        auto [mset, estimate] = windowed(db, rule.restrict(db, q->query), q->date, options.sort, first, count);
+        auto [mset, estimate] = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000);
         SearchResult r;
         r.total = estimate;
         r.hits.reserve(mset.size());

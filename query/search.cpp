@@ -37,17 +37,23 @@ void configure(Xapian::Enquire& enquire, Sort sort) {
     }
 }
 
+}  // namespace
+
 // Newest/oldest first over many matches: sorting every match by date costs a value
 // lookup per match. Instead, search a date window at the end the sort starts from, sized
 // from the match estimate, and widen it until it holds offset+limit matches. Exact: every
 // match inside the window sorts before every match outside it.
 // Returns the hits and the estimated number of matches of the whole query.
 // `dates` bounds the matches' dates where the query itself says so (date: terms).
-std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Database& db, Xapian::Enquire& enquire,
-                                                                const Xapian::Query& q, const Range& dates, Sort sort,
-                                                                Xapian::doccount first, Xapian::doccount count) {
+
+std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
+                                                         const Range& dates, Sort sort, Xapian::doccount first,
+                                                         Xapian::doccount count, Xapian::doccount check_at_least) {
+    Xapian::Enquire enquire(db);
+    enquire.set_query(q);
+    configure(enquire, sort);
     auto plain = [&] {
-        Xapian::MSet m = enquire.get_mset(first, count);
+        Xapian::MSet m = enquire.get_mset(first, count, check_at_least);
         return std::pair{m, m.get_matches_estimated()};
     };
     const double need = double(first) + double(count);
@@ -84,6 +90,8 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_by_date_window(const Xapian::Da
     return plain();
 }
 
+namespace {
+
 template <typename F>
 auto guarded(F&& f, std::string_view what) -> decltype(f()) {
     try {
@@ -115,12 +123,9 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
             Xapian::Database db = archive.database();
             auto q = parse(query, db, options.parse);
             if (!q) return fail(q.error());
-            Xapian::Enquire enquire(db);
-            enquire.set_query(q->query);
-            configure(enquire, options.sort);
             const auto first = static_cast<Xapian::doccount>(options.offset);
             const auto count = static_cast<Xapian::doccount>(options.limit);
-            auto [mset, estimate] = sorted_by_date_window(db, enquire, q->query, q->date, options.sort, first, count);
+            auto [mset, estimate] = sorted_matches(db, q->query, q->date, options.sort, first, count);
             SearchResult r;
             r.total = estimate;
             r.hits.reserve(mset.size());

@@ -21,6 +21,13 @@ enum class Sort { newest, oldest, relevance };
 
 Result<Sort> parse_sort(std::string_view s);
 
+// The matches [first, first+count) of `q` in `sort` order, and the estimated number of all
+// matches. Newest/oldest over many matches search a date window at the sorting end (exact);
+// `dates` are the query's own date bounds; `check_at_least` as Xapian's get_mset.
+std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
+                                                         const Range& dates, Sort sort, Xapian::doccount first,
+                                                         Xapian::doccount count, Xapian::doccount check_at_least = 0);
+
 struct SearchOptions {
     Sort sort = Sort::newest;
     std::uint64_t offset = 0;
