@@ -742,7 +742,7 @@ Result<std::uint64_t> Archive::commit_async() {
             auto end = untracked_adds_ ? store_->end() : std::max(indexed_end_, committed_end_);
             committed_end_ = end;
             untracked_adds_ = false;
-            t->end_text = std::to_string(end.first) + ":" + std::to_string(end.second);
+            t->end_text = end_text(end);
         }
         {
             std::lock_guard plock(pending_mu_);

@@ -39,8 +39,11 @@ TEST(LocalSource, MaildirTreeLabels) {
     EXPECT_EQ(folder_of["b"], "Inbox");
     EXPECT_EQ(folder_of["c"], "Work/Projects");
     EXPECT_EQ(folder_of["d"], "Archive/2020");
-    for (const auto& m : msgs)
-        if (m.bytes[9] == 'c') EXPECT_EQ(m.flags, (std::vector<std::string>{"R", "S"}));
+    for (const auto& m : msgs) {
+        if (m.bytes[9] == 'c') {
+            EXPECT_EQ(m.flags, (std::vector<std::string>{"R", "S"}));
+        }
+    }
 
     LocalImportOptions o;
     o.mailbox = "bob@example.com";
