@@ -7,31 +7,14 @@
 #include <vector>
 
 #include "index/mime/parser.hpp"
+#include "query/mime_message.hpp"
 
 namespace mv::query {
 namespace {
 
-struct GObjUnref {
-    void operator()(void* p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <typename T>
-using gobj = std::unique_ptr<T, GObjUnref>;
-
-struct Parsed {
-    gobj<GMimeStream> stream;
-    gobj<GMimeParser> parser;
-    gobj<GMimeMessage> msg;
-};
-
-Parsed parse(std::string_view raw) {
-    Parsed p;
-    p.stream.reset(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-    p.parser.reset(g_mime_parser_new_with_stream(p.stream.get()));
-    p.msg.reset(g_mime_parser_construct_message(p.parser.get(), nullptr));
-    return p;
-}
+using mime::gobj;
+using mime::parse;
+using mime::Parsed;
 
 std::string decoded(GMimePart* part) {
     GMimeDataWrapper* content = g_mime_part_get_content(part);

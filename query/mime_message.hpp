@@ -1,0 +1,34 @@
+#pragma once
+// A message parsed by GMime for the query side (show, attachments, the HTML view): one
+// helper for the files that read a stored original's MIME structure.
+#include <gmime/gmime.h>
+
+#include <memory>
+#include <string_view>
+
+namespace mv::query::mime {
+
+struct GObjUnref {
+    void operator()(void* p) const {
+        if (p) g_object_unref(p);
+    }
+};
+template <typename T>
+using gobj = std::unique_ptr<T, GObjUnref>;
+
+// The message and what it borrows from (GMime reads the bytes in place: `raw` must outlive it).
+struct Parsed {
+    gobj<GMimeStream> stream;
+    gobj<GMimeParser> parser;
+    gobj<GMimeMessage> msg;  // null when GMime found no message
+};
+
+inline Parsed parse(std::string_view raw) {
+    Parsed p;
+    p.stream.reset(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+    p.parser.reset(g_mime_parser_new_with_stream(p.stream.get()));
+    p.msg.reset(g_mime_parser_construct_message(p.parser.get(), nullptr));
+    return p;
+}
+
+}  // namespace mv::query::mime
