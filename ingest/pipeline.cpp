@@ -295,7 +295,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                 release_acks();
                 if (progress && message) {
                     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                    progress(summary, source.expected_total(), false);  // known once the source has listed
+                    progress(summary, {source.expected_total(), source.expected_is_estimate()}, false);  // known once the source has listed
                 }
             }));
 
@@ -315,7 +315,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     summary.failed += rep.failed;
     for (const auto& e : rep.errors) note_error(e);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (progress) progress(summary, source.expected_total(), true);
+    if (progress) progress(summary, {source.expected_total(), source.expected_is_estimate()}, true);
     if (fatal) {
         note_error(fatal->message);
         if (summary.seen == 0 && summary.added == 0) return fail(*fatal);

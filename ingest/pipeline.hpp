@@ -37,8 +37,14 @@ struct ImportSummary {
     std::vector<std::string> errors;
 };
 
+// What a source expects to deliver in all: 0 = unknown; `estimate` when not a count.
+struct ExpectedTotal {
+    std::uint64_t count = 0;
+    bool estimate = false;
+};
+
 // Called after every message and at the end; for progress lines.
-using ProgressFn = std::function<void(const ImportSummary&, std::uint64_t expected_total, bool done)>;
+using ProgressFn = std::function<void(const ImportSummary&, ExpectedTotal expected, bool done)>;
 
 // Runs one source through the pipeline into the archive (opened for writing).
 Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, const PipelineOptions& options,

@@ -45,8 +45,12 @@ class Source {
     virtual std::string name() const = 0;
     // Next message, or nullopt when done. Called from one thread only.
     virtual std::optional<RawMessage> next() = 0;
-    // Total messages if known up front (for ETA), else 0.
+    // Total messages if known (for the ETA), else 0. May be read from another thread while
+    // next() runs, and may change during a run (servers list as they go, mbox files are
+    // estimated from the bytes read).
     virtual std::uint64_t expected_total() const { return 0; }
+    // True when expected_total() is an estimate (shown as "~N"), not a count.
+    virtual bool expected_is_estimate() const { return false; }
     // Messages with these ack ids are durably archived (e.g. may now be deleted on the server).
     virtual void on_durable(const std::vector<std::uint64_t>& /*acks*/) {}
     // Called once after the last commit.

@@ -229,6 +229,7 @@ struct FolderJob {
     std::string next_link;                    // to list next; empty when the round is listed
     bool list_deferred = false;
     bool failed = false;
+    bool counted = false;  // a first full round: the folder's totalItemCount is in the expected total
     int restarts = 0;
 };
 
@@ -256,6 +257,10 @@ class GraphSource final : public Source {
     std::string name() const override { return s_.name; }
     std::optional<RawMessage> next() override;
     void finish() override;
+    // Folders synced for the first time count with their totalItemCount as they are listed;
+    // an incremental (delta) round has no count up front, so its messages count as they come.
+    std::uint64_t expected_total() const override { return expected_.load(); }
+    void add_expected(std::uint64_t n) { expected_ += n; }
 
     // ---- for the mailbox workers ----
     const Settings& settings() const { return s_; }
@@ -286,6 +291,7 @@ class GraphSource final : public Source {
     GraphClient client_;
     std::map<std::string, std::string> checkpoints_;
     std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> expected_{0};
     std::thread coordinator_;
 
     struct Item {
@@ -372,6 +378,10 @@ bool MailboxRun::run() {
                                        "/messages/delta?%24select=" + k_delta_select);
         std::string saved = src_.checkpoint(f->key);
         f->next_link = saved.empty() ? f->initial : saved;
+        if (saved.empty() && fi.total > 0) {
+            f->counted = true;
+            src_.add_expected(static_cast<std::uint64_t>(fi.total));
+        }
         folders_.push_back(std::move(f));
     }
     for (auto& f : folders_) tasks_.push_back(Task{Task::Kind::list, f.get(), nullptr, "", 0});
@@ -513,6 +523,7 @@ void MailboxRun::fetch(HttpClient& http, const Task& t) {
         m.where = index::Location{s_.name, upn_, f.path, t.id};
         m.fallback_date = t.received;
         src_.note_delivered(m.bytes.size());
+        if (!f.counted) src_.add_expected(1);
         complete(f, t.page, std::move(m), false);
         return;
     }

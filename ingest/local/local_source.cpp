@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <set>
@@ -42,6 +43,12 @@ std::int64_t mtime_of(const fs::path& p) {
     return ::stat(p.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_mtime) : 0;
 }
 
+// Size on disk, at least 1 (an mbox file's share of the progress estimate).
+std::uint64_t file_size_of(const fs::path& p) {
+    struct stat st{};
+    return ::stat(p.c_str(), &st) == 0 && st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 1;
+}
+
 // ---- Byte inputs: plain, gzip or zstd, chosen by the file's magic bytes, not its name.
 
 enum class Compression { none, gzip, zstd, bzip2, xz };
@@ -60,6 +67,8 @@ class ByteInput {
     virtual ~ByteInput() = default;
     // Fills up to n bytes; 0 at end; -1 on error (truncated or corrupt data).
     virtual long read(char* buf, std::size_t n) = 0;
+    // Bytes of the file (compressed, when it is) taken in so far: for the progress estimate.
+    virtual std::uint64_t consumed() const = 0;
 };
 
 class PlainInput : public ByteInput {
@@ -70,12 +79,15 @@ class PlainInput : public ByteInput {
         for (;;) {
             ssize_t r = ::read(fd_, buf, n);
             if (r < 0 && errno == EINTR) continue;
+            if (r > 0) consumed_ += static_cast<std::uint64_t>(r);
             return static_cast<long>(r);
         }
     }
+    std::uint64_t consumed() const override { return consumed_; }
 
   private:
     int fd_;
+    std::uint64_t consumed_ = 0;
 };
 
 class GzInput : public ByteInput {
@@ -91,6 +103,10 @@ class GzInput : public ByteInput {
             if (err != Z_OK) return -1;  // truncated or corrupt
         }
         return got;
+    }
+    std::uint64_t consumed() const override {
+        z_off_t at = gzoffset(f_);
+        return at > 0 ? static_cast<std::uint64_t>(at) : 0;
     }
 
   private:
@@ -118,6 +134,7 @@ class ZstdInput : public ByteInput {
         }
         return static_cast<long>(out.pos);
     }
+    std::uint64_t consumed() const override { return raw_.consumed() - (in_.size - in_.pos); }
 
   private:
     PlainInput raw_;
@@ -139,7 +156,7 @@ Result<std::unique_ptr<ByteInput>> open_input(const fs::path& p) {
                 ::close(fd);
                 return fail(Error::Kind::io, p.string() + ": cannot open");
             }
-            gzbuffer(f, 1 << 20);
+            gzbuffer(f, 1 << 18);  // reads of 1 MiB, twice this, inflate straight into the caller's buffer
             return std::unique_ptr<ByteInput>(new GzInput(f));
         }
         case Compression::zstd:
@@ -376,6 +393,7 @@ class MboxReader {
         if (n <= 0) return false;
         pos_ = 0;
         len_ = static_cast<std::size_t>(n);
+        delivered_ += len_;
         return true;
     }
 
@@ -409,10 +427,22 @@ class MboxReader {
         return true;
     }
 
+  public:
+    // Bytes of the file read so far: what the input took in, less the share of it still in
+    // this reader's buffer (in file bytes, so scaled for a compressed file).
+    std::uint64_t consumed() const {
+        std::uint64_t in = in_->consumed();
+        if (delivered_ == 0) return 0;
+        double used = static_cast<double>(delivered_ - (len_ - pos_)) / static_cast<double>(delivered_);
+        return static_cast<std::uint64_t>(static_cast<double>(in) * used);
+    }
+
+  private:
     std::unique_ptr<ByteInput> in_;
     MboxFormat format_;
     std::vector<char> buf_;
     std::size_t pos_ = 0, len_ = 0;
+    std::uint64_t delivered_ = 0;  // bytes the input has given (decompressed)
     bool prev_blank_ = false;
     bool first_line_ = true;
     bool started_ = false;
@@ -609,8 +639,23 @@ class LocalSource : public Source {
         report_.errors = std::move(plan.errors);
     }
     std::string name() const override { return source_; }
-    std::uint64_t expected_total() const override { return expected_; }
-    void set_expected(std::uint64_t n) { expected_ = n; }
+    // Maildir and message files are counted up front; mbox files are estimated from the
+    // messages per byte read so far, over the bytes of all mbox files of the run (an mbox
+    // holds no count, and reading it twice would cost as much as the import).
+    std::uint64_t expected_total() const override {
+        std::uint64_t counted = counted_.load(), bytes = mbox_bytes_.load();
+        if (bytes == 0) return counted;
+        std::uint64_t read = mbox_bytes_read_.load(), messages = mbox_messages_.load();
+        if (read == 0 || messages == 0) return 0;
+        if (read >= bytes) return counted + messages;
+        return counted + static_cast<std::uint64_t>(static_cast<double>(messages) * static_cast<double>(bytes) /
+                                                   static_cast<double>(read) + 0.5);
+    }
+    bool expected_is_estimate() const override { return mbox_bytes_.load() > 0 && mbox_bytes_read_.load() < mbox_bytes_.load(); }
+    void set_expected(std::uint64_t counted, std::uint64_t mbox_bytes) {
+        counted_ = counted;
+        mbox_bytes_ = mbox_bytes;
+    }
 
     std::optional<RawMessage> next() override {
         for (;;) {
@@ -624,7 +669,9 @@ class LocalSource : public Source {
                 std::string error;
                 auto msg = mbox_->next(error);
                 if (!error.empty()) fail_one(mbox_job_.path.string() + ": " + error);
+                mbox_bytes_read_ = mbox_bytes_done_ + std::min(mbox_->consumed(), mbox_size_);
                 if (msg) {
+                    ++mbox_messages_;
                     RawMessage m;
                     m.bytes = std::move(*msg);
                     m.where = {source_, mbox_job_.mailbox, mbox_job_.folder, std::to_string(++mbox_index_)};
@@ -632,6 +679,7 @@ class LocalSource : public Source {
                     return m;
                 }
                 mbox_.reset();
+                mbox_finished();
                 continue;
             }
             if (jobs_.empty()) return std::nullopt;
@@ -642,6 +690,10 @@ class LocalSource : public Source {
     }
 
   private:
+    void mbox_finished() {
+        mbox_bytes_done_ += mbox_size_;
+        mbox_bytes_read_ = mbox_bytes_done_;
+    }
     void fail_one(const std::string& line) {
         ++report_.failed;
         if (report_.errors.size() < k_max_listed) report_.errors.push_back(line);
@@ -714,11 +766,13 @@ class LocalSource : public Source {
         } else if (job.kind == JobKind::message_file) {
             files_.emplace_back(job.path, job);
         } else {
+            mbox_size_ = file_size_of(job.path);
             MboxFormat format = format_;
             if (format == MboxFormat::auto_detect) {
                 auto f = detect_mbox_format(job.path);
                 if (!f) {
                     fail_one(f.error().message);
+                    mbox_finished();
                     return;
                 }
                 format = *f;
@@ -726,6 +780,7 @@ class LocalSource : public Source {
             auto in = open_input(job.path);
             if (!in) {
                 fail_one(in.error().message);
+                mbox_finished();
                 return;
             }
             mbox_ = std::make_unique<MboxReader>(std::move(*in), format);
@@ -744,7 +799,10 @@ class LocalSource : public Source {
     Job mbox_job_;
     std::uint64_t mbox_index_ = 0;
     std::int64_t mbox_mtime_ = 0;
-    std::uint64_t expected_ = 0;
+    std::uint64_t mbox_size_ = 0;        // bytes of the mbox file being read
+    std::uint64_t mbox_bytes_done_ = 0;  // bytes of the mbox files finished (or failed)
+    // Read by the progress line on another thread.
+    std::atomic<std::uint64_t> counted_{0}, mbox_bytes_{0}, mbox_bytes_read_{0}, mbox_messages_{0};
 };
 
 }  // namespace
@@ -821,9 +879,8 @@ Result<std::unique_ptr<Source>> make_local_import(const std::vector<fs::path>& p
         if (auto r = planner.add(p); !r) return fail(r.error());
     Plan plan = planner.take();
     // Count messages up front for the ETA (cheap: directory listings only); mbox files are
-    // counted only as they are read.
-    std::uint64_t total = 0;
-    bool countable = true;
+    // estimated as they are read, from their sizes.
+    std::uint64_t total = 0, mbox_bytes = 0;
     for (const auto& j : plan.jobs) {
         std::error_code ec;
         if (j.kind == JobKind::maildir) {
@@ -832,11 +889,11 @@ Result<std::unique_ptr<Source>> make_local_import(const std::vector<fs::path>& p
         } else if (j.kind == JobKind::message_file) {
             ++total;
         } else {
-            countable = false;
+            mbox_bytes += file_size_of(j.path);
         }
     }
     auto src = std::make_unique<LocalSource>(std::move(plan), options);
-    if (countable) src->set_expected(total);
+    src->set_expected(total, mbox_bytes);
     return std::unique_ptr<Source>(std::move(src));
 }
 

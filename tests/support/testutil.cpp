@@ -1,6 +1,8 @@
 #include "support/testutil.hpp"
 
 #include <fcntl.h>
+#include <cerrno>
+#include <pty.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,6 +133,36 @@ RunResult run_mailvault(const std::vector<std::string>& args, const std::string&
     std::vector<std::string> argv{mailvault_binary()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_program(argv, stdin_text, env);
+}
+
+RunResult run_mailvault_tty(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+    std::vector<std::string> argv{mailvault_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> envs(env);
+    RunResult r;
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    if (pid < 0) return r;
+    if (pid == 0) {
+        for (auto& kv : envs) ::putenv(kv.data());
+        ::execv(cargv[0], cargv.data());
+        _exit(127);
+    }
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // EIO once the child has closed the terminal
+        r.out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(master);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
 }
 
 bool unpack_corpus(const std::string& mbox_name, const std::filesystem::path& dest, int count) {

@@ -33,6 +33,9 @@ RunResult run_mailvault(const std::vector<std::string>& args, const std::string&
 // Runs any program the same way.
 RunResult run_program(const std::vector<std::string>& argv, const std::string& stdin_text = "",
                       const std::vector<std::string>& env = {});
+// Runs the mailvault binary on a pseudo-terminal (what a person at a terminal sees: the
+// progress line); stdout and stderr both land in `out`.
+RunResult run_mailvault_tty(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
 std::filesystem::path data_dir();    // $MV_DATA_DIR or <source>/data
 std::filesystem::path corpus_dir();  // $MV_CORPUS_DIR or <source>/../shared/corpus

@@ -53,6 +53,7 @@ class TallyingSource : public ingest::Source {
     std::string name() const override { return inner_.name(); }
     std::optional<ingest::RawMessage> next() override;
     std::uint64_t expected_total() const override { return inner_.expected_total(); }
+    bool expected_is_estimate() const override { return inner_.expected_is_estimate(); }
     void on_durable(const std::vector<std::uint64_t>& acks) override { inner_.on_durable(acks); }
     void finish() override { inner_.finish(); }
     const ingest::SourceReport& report() const override { return inner_.report(); }

@@ -28,14 +28,16 @@ ingest::ProgressFn make_progress(const Context& ctx, const std::string& label) {
     if (ctx.quiet) return {};
     bool tty = ctx.tty;
     auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-    return [tty, label, last](const ingest::ImportSummary& s, std::uint64_t expected, bool done) {
+    return [tty, label, last](const ingest::ImportSummary& s, ingest::ExpectedTotal total, bool done) {
+        // A count is shown as it is; an estimate only while it is ahead of what was read.
+        std::uint64_t expected = !total.estimate || (total.count > s.seen && !done) ? total.count : 0;
         auto now = std::chrono::steady_clock::now();
         auto interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000);
         if (!done && now - *last < interval) return;
         *last = now;
         double rate = s.seconds > 0 ? s.seen / s.seconds : 0;
         std::string line = label + ": " + std::to_string(s.seen);
-        if (expected) line += "/" + std::to_string(expected);
+        if (expected) line += (total.estimate ? "/~" : "/") + std::to_string(expected);
         char buf[64];
         std::snprintf(buf, sizeof buf, " messages, %.0f/s", rate);
         line += buf;

@@ -77,6 +77,28 @@ TEST_F(Habits, LocalTimeDisplayAndDates) {
 }
 
 // Without --limit, piped output holds every match (no silent cut at 50); --limit 0 = all.
+// At a terminal, an mbox import shows an estimated total ("~N", from the bytes read) and an
+// ETA while it runs, and the count at the end.
+TEST_F(Habits, MboxImportShowsAnEstimatedTotalAndEta) {
+    std::string mbox;
+    const int n = 8000;
+    for (int i = 0; i < n; ++i)
+        mbox += "From a@example.com Mon May  1 10:00:00 2023\n" +
+                message("m" + std::to_string(i) + "@example.com", "Mon, 1 May 2023 10:00:00 +0000",
+                        "progress " + std::to_string(i), "", std::string(300 + (i * 53) % 1200, 'y') + "\n") +
+                "\n";
+    write_file(dir_ / "big.mbox", mbox);
+    auto r = run_mailvault_tty({"--archive", arc_.string(), "import", (dir_ / "big.mbox").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto tilde = r.out.find("/~");
+    ASSERT_NE(tilde, std::string::npos) << r.out;
+    long estimate = std::stol(r.out.substr(tilde + 2));
+    EXPECT_GT(estimate, n * 8 / 10) << r.out;
+    EXPECT_LT(estimate, n * 12 / 10) << r.out;
+    EXPECT_NE(r.out.find(", ETA "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("import: 8000/8000 messages"), std::string::npos) << r.out;
+}
+
 TEST_F(Habits, PipedOutputIsNeverCutSilently) {
     std::vector<std::pair<std::string, std::string>> files;
     for (int i = 0; i < 60; ++i)

@@ -130,6 +130,26 @@ TEST(GraphSync, DeltaAfterNewAndRemovedMail) {
     EXPECT_EQ(archived_count(t.path()), 63u);
 }
 
+// At a terminal the progress line has a total: the folders' totalItemCount on a first sync,
+// the messages as they come in a delta round (no count up front).
+TEST(GraphSync, ProgressShowsTheServersTotal) {
+    TempDir t;
+    FakeGraph fake(t / "fake", {"--generate", "40", "--folders", "Inbox,Inbox/Projects"});
+    ASSERT_TRUE(fake.ok()) << fake_args_error(fake);
+    write_config(t.path(), fake, {{"user0@contoso.test"}, "page_size = 10\n"});
+    auto r = run_mailvault_tty(mv_args(t.path(), {"sync"}), {"MV_TEST_GRAPH_SECRET=" + k_secret});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("office: 40/40 messages"), std::string::npos) << r.out;
+    for (int i = 0; i < 2; ++i)
+        ASSERT_TRUE(fake.control("add?mailbox=user0@contoso.test&folder=Inbox",
+                                 "From: new@example.org\nSubject: later " + std::to_string(i) + "\nMessage-ID: <later" +
+                                     std::to_string(i) + "@example.org>\n\nbody\n")
+                        .is_object());
+    r = run_mailvault_tty(mv_args(t.path(), {"sync"}), {"MV_TEST_GRAPH_SECRET=" + k_secret});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("office: 2/2 messages"), std::string::npos) << r.out;
+}
+
 // Regression: the checkpoint entries of a round without a new message had nothing to ride on.
 TEST(GraphSync, DeltaRoundWithOnlyRemovalsSavesItsDeltaLink) {
     TempDir t;

@@ -1,6 +1,8 @@
 #include "ingest/local/local_source.hpp"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <map>
 #include <set>
@@ -343,6 +345,78 @@ TEST(LocalSource, Mboxcl2UsesContentLength) {
     EXPECT_EQ((*src)->report().failed, 1u);
     ASSERT_EQ((*src)->report().errors.size(), 1u);
     EXPECT_NE((*src)->report().errors[0].find("Content-Length"), std::string::npos);
+}
+
+
+// An mbox holds no count: the total for the progress line is estimated from the messages per
+// byte read so far, and becomes the count once every file is read.
+std::string sized_mbox(int n) {
+    std::string mbox;
+    std::uint32_t r = 12345;
+    for (int i = 0; i < n; ++i) {
+        // Words of random letters: compresses about as well as mail does (a run of one
+        // letter would compress a thousandfold and say nothing about real files).
+        std::string body;
+        while (body.size() < static_cast<std::size_t>(200 + (i * 37) % 900)) {
+            r = r * 1103515245u + 12345u;
+            body += static_cast<char>('a' + (r >> 16) % 26);
+            if ((r >> 8) % 7 == 0) body += ' ';
+        }
+        mbox += "From sender@example.com Mon May  1 10:00:00 2023\nFrom: sender@example.com\nSubject: message " +
+                std::to_string(i) + "\n\n" + body + "\n\n";
+    }
+    return mbox;
+}
+
+void check_estimate(const std::vector<std::filesystem::path>& paths, std::uint64_t counted, std::uint64_t in_mbox) {
+    auto src = make_local_import(paths, {});
+    ASSERT_TRUE(src) << src.error().message;
+    std::uint64_t total = counted + in_mbox, seen = 0;
+    while (auto m = (*src)->next()) {
+        ++seen;
+        if (seen == total / 2) {  // half-way: well past the first buffers, before the end
+            EXPECT_TRUE((*src)->expected_is_estimate());
+            double e = static_cast<double>((*src)->expected_total());
+            EXPECT_GT(e, 0.85 * static_cast<double>(total)) << paths[0];
+            EXPECT_LT(e, 1.15 * static_cast<double>(total)) << paths[0];
+        }
+    }
+    EXPECT_EQ(seen, total);
+    EXPECT_FALSE((*src)->expected_is_estimate());
+    EXPECT_EQ((*src)->expected_total(), total) << paths[0];
+}
+
+TEST(LocalSource, MboxTotalIsEstimatedFromTheBytesRead) {
+    test::TempDir t;
+    const int n = 12000;  // ~9 MiB: many reads of the 1 MiB buffer
+    std::string mbox = sized_mbox(n);
+    test::write_file(t / "plain.mbox", mbox);
+    check_estimate({t / "plain.mbox"}, 0, n);
+
+    std::string z(ZSTD_compressBound(mbox.size()), '\0');
+    z.resize(ZSTD_compress(z.data(), z.size(), mbox.data(), mbox.size(), 3));
+    test::write_file(t / "packed.mbox.zst", z);
+    check_estimate({t / "packed.mbox.zst"}, 0, n);
+
+    gzFile gz = gzopen((t / "packed.mbox.gz").c_str(), "wb");
+    ASSERT_NE(gz, nullptr);
+    ASSERT_EQ(gzwrite(gz, mbox.data(), static_cast<unsigned>(mbox.size())), static_cast<int>(mbox.size()));
+    gzclose(gz);
+    check_estimate({t / "packed.mbox.gz"}, 0, n);
+
+    // A Maildir counted up front plus two mbox files estimated together.
+    for (int i = 0; i < 50; ++i) test::write_file(t / "md" / "cur" / (std::to_string(i) + ":2,S"), "Subject: m\n\nx\n");
+    test::write_file(t / "second.mbox", sized_mbox(3000));
+    check_estimate({t / "md", t / "plain.mbox", t / "second.mbox"}, 50, n + 3000);
+}
+
+TEST(LocalSource, MaildirTotalIsACount) {
+    test::TempDir t;
+    for (int i = 0; i < 7; ++i) test::write_file(t / "md" / "new" / std::to_string(i), "Subject: m\n\nx\n");
+    auto src = make_local_import({t / "md"}, {});
+    ASSERT_TRUE(src);
+    EXPECT_EQ((*src)->expected_total(), 7u);
+    EXPECT_FALSE((*src)->expected_is_estimate());
 }
 
 }  // namespace

@@ -127,7 +127,10 @@ TEST(Pipeline, ProgressGetsTheTotalOnceTheSourceKnowsIt) {
     ListingSource src;
     std::vector<std::uint64_t> totals;
     auto s = run_pipeline(**a, src, PipelineOptions{},
-                          [&](const ImportSummary&, std::uint64_t total, bool) { totals.push_back(total); });
+                          [&](const ImportSummary&, ExpectedTotal total, bool) {
+                              EXPECT_FALSE(total.estimate);
+                              totals.push_back(total.count);
+                          });
     ASSERT_TRUE(s) << s.error().message;
     ASSERT_FALSE(totals.empty());
     EXPECT_EQ(totals.back(), 5u);
