@@ -571,10 +571,12 @@ std::string message_text(std::string_view raw, int depth, const ParseLimits& lim
     inner.extract_depth = depth;
     auto parsed = parse_message(raw, inner, 0);
     if (!parsed) return {};
-    std::string t = parsed->subject + "\n" + parsed->from_text + "\n" + parsed->to_text + "\n" + parsed->cc_text + "\n";
-    t += parsed->body_text;
-    t.push_back('\n');
-    t += parsed->attachment_text;
+    std::string t;
+    for (const std::string* part : {&parsed->subject, &parsed->from_text, &parsed->to_text, &parsed->cc_text,
+                                    &parsed->body_text, &parsed->attachment_text}) {
+        t.append(*part);
+        t.push_back('\n');
+    }
     return t;
 }
 
