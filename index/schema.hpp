@@ -22,7 +22,9 @@ inline constexpr std::array k_fields{
     Field{"bcc", "XBCC", FieldKind::text, true},
     Field{"subject", "S", FieldKind::text, true},
     Field{"body", "B", FieldKind::text, false},  // plain words search it too (see builder.hpp)
-    Field{"attachment", "XA", FieldKind::text, true},
+    Field{"attachment", "XA", FieldKind::text, true},   // attachment file names
+    Field{"atext", "XAT", FieldKind::text, true},       // text inside attachments (index/extract)
+    Field{"type", "XTYPE", FieldKind::boolean, false},  // attachment types: type:pdf, type:text/csv
     Field{"mailbox", "XMB", FieldKind::boolean, false},
     Field{"folder", "XFD", FieldKind::boolean, false},
     Field{"source", "XSR", FieldKind::boolean, false},

@@ -162,9 +162,21 @@ Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno
         }
         for (auto& [a, part] : walk_attachments(p.msg.get(), true)) v.attachments.push_back(std::move(a));
     }
-    auto parsed = index::parse_message(*raw, index::ParseLimits{}, v.hit.data.date);
+    // The text status indexing stored, attachment by attachment (the same walk numbers both).
+    const auto& stored = v.hit.data.attachments;
+    for (std::size_t i = 0; i < v.attachments.size() && i < stored.size(); ++i) {
+        v.attachments[i].text_status = std::string(index::extract::status_name(stored[i].status));
+        v.attachments[i].text_status_reason = stored[i].status_reason;
+    }
+    index::ParseLimits body_only;
+    body_only.attachment_text = false;  // the body is shown; attachments are not extracted again
+    auto parsed = index::parse_message(*raw, body_only, v.hit.data.date);
     if (parsed) v.body = tidy_text(parsed->body_text);
     return v;
+}
+
+std::string text_status_line(const AttachmentPart& a) {
+    return index::extract::status_text(index::extract::status_from_name(a.text_status), a.text_status_reason);
 }
 
 std::string view_text(const MessageView& v) {
@@ -203,7 +215,8 @@ std::string view_text(const MessageView& v) {
         for (std::size_t i = 0; i < v.attachments.size(); ++i) {
             const auto& a = v.attachments[i];
             out += "  " + std::to_string(i + 1) + ". " + (a.filename.empty() ? "(no name)" : a.filename) + " (" +
-                   a.content_type + ", " + std::to_string(a.size) + " bytes)\n";
+                   a.content_type + ", " + std::to_string(a.size) + " bytes" +
+                   (a.text_status.empty() ? "" : ", text: " + text_status_line(a)) + ")\n";
         }
     }
     out += "\n";
@@ -243,6 +256,8 @@ std::string view_json(const MessageView& v) {
         x["filename"] = a.filename;
         x["content_type"] = a.content_type;
         x["size"] = a.size;
+        if (!a.text_status.empty()) x["text_status"] = a.text_status;
+        if (!a.text_status_reason.empty()) x["text_status_reason"] = a.text_status_reason;
         atts.push_back(std::move(x));
     }
     j["attachments"] = std::move(atts);

@@ -18,6 +18,8 @@ struct AttachmentPart {
     std::string filename;       // decoded; may be empty
     std::string content_type;   // "application/pdf"
     std::uint64_t size = 0;     // decoded bytes
+    std::string text_status;    // what indexing made of its text, as stored: "indexed", "failed", ... ("": not recorded)
+    std::string text_status_reason;
 };
 
 struct MessageView {
@@ -32,10 +34,15 @@ Result<std::vector<Hit>> thread_hits(const index::Archive& archive, std::uint64_
 
 // Parses the original of `docno` for `show`.
 Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
-// Dates in local time (TZ) with the offset; no run of blank lines before the text.
+// Dates in local time (TZ) with the offset; no run of blank lines before the text; each
+// attachment with its text status ("indexed", "failed: reason", ...).
 std::string view_text(const MessageView& v);
-// Dates in UTC (ISO 8601); also "thread", "references", "flags", "broken".
+// Dates in UTC (ISO 8601); also "thread", "references", "flags", "broken"; each attachment
+// with "text_status" (and "text_status_reason") once indexing recorded one.
 std::string view_json(const MessageView& v);
+
+// "indexed", "too large", "failed: <reason>", ... of an attachment; "" when none was recorded.
+std::string text_status_line(const AttachmentPart& a);
 
 // The attachments of raw RFC 822 bytes (leaf parts with a file name or attachment
 // disposition, non-text leaves, attached messages), walked depth-first with a stack.

@@ -551,8 +551,11 @@ Response App::message_route(const Request& req, const Identity& id) {
             const auto& a = view->attachments[i];
             m += "<li><a class=\"attachment-link\" href=\"/m/" + n + "/attachment/" + std::to_string(i + 1) + "\">" +
                  esc(a.filename.empty() ? "(no name)" : a.filename) + "</a> <span class=\"attachment-type\">" +
-                 esc(a.content_type) + "</span> <span class=\"attachment-size\">" + esc(human_size(a.size)) +
-                 "</span></li>";
+                 esc(a.content_type) + "</span> <span class=\"attachment-size\">" + esc(human_size(a.size)) + "</span>" +
+                 (a.text_status.empty() ? std::string()
+                                        : " <span class=\"attachment-text-status status-" + esc(a.text_status) +
+                                              "\">text: " + esc(query::text_status_line(a)) + "</span>") +
+                 "</li>";
         }
         m += "</ul>";
     }

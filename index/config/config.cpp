@@ -176,6 +176,7 @@ constexpr KnownKey k_known_keys[] = {
     {"links", "template", KeyType::string},
     {"links", "title_field", KeyType::string},
     {"sync", "deadline", KeyType::string},
+    {"index", "attachment_text", KeyType::boolean},
     {"serve", "listen", KeyType::string},
     {"serve", "cert", KeyType::string},
     {"serve", "key", KeyType::string},
@@ -240,7 +241,7 @@ constexpr KnownKey k_known_keys[] = {
     {"source", "test_recipients", KeyType::list},
 };
 
-constexpr const char* k_known_tables[] = {"archive", "links", "source", "smtp", "users", "serve", "sync"};
+constexpr const char* k_known_tables[] = {"archive", "links", "source", "smtp", "users", "serve", "sync", "index"};
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -364,7 +365,7 @@ Result<bool> validate(const std::filesystem::path& file, const toml::table& root
             std::string near = nearest(name, tables);
             return fail(Error::Kind::usage, where + "unknown " + (v.is_table() ? "table [" + name + "]" : "key '" + name + "'") +
                                                 (near.empty() ? "; remove it (known tables: [archive], [links], [[source]], "
-                                                                "[smtp], [users.NAME], [serve], [sync])"
+                                                                "[smtp], [users.NAME], [serve], [sync], [index])"
                                                               : "; did you mean [" + near + "]?"));
         }
         if (name == "source") {
@@ -449,6 +450,7 @@ Result<Config> load_config(const std::filesystem::path& file) {
         c.stemmer = (*a)["stemmer"].value_or(std::string{"english"});
         c.timezone = (*a)["timezone"].value_or(std::string{});
     }
+    if (auto* ix = root["index"].as_table()) c.attachment_text = (*ix)["attachment_text"].value_or(true);
     if (auto* sy = root["sync"].as_table()) {
         c.sync_deadline = (*sy)["deadline"].value_or(std::string{});
         if (!c.sync_deadline.empty())

@@ -44,6 +44,7 @@ struct Config {
     std::string archive_path;
     std::string stemmer = "english";
     std::string timezone;  // [archive] timezone, e.g. "Europe/Berlin": for display and date: when TZ is unset
+    bool attachment_text = true;  // [index] attachment_text: index the text inside attachments
     std::string sync_deadline;  // [sync] deadline, e.g. "2h", "90m", "3600s"; empty: none
     std::string links_base_url = "http://127.0.0.1:8025";
     std::string links_template = "{base_url}/m/{docno}";

@@ -99,7 +99,12 @@ std::string DocData::to_json() const {
     j["size"] = size;
     j["sha256"] = sha256;
     json atts = json::array();
-    for (const auto& a : attachments) atts.push_back({{"name", a.filename}, {"type", a.content_type}, {"size", a.size}});
+    for (const auto& a : attachments) {
+        json x = {{"name", a.filename}, {"type", a.content_type}, {"size", a.size}};
+        if (a.status != extract::Status::none) x["status"] = extract::status_name(a.status);
+        if (!a.status_reason.empty()) x["reason"] = a.status_reason;
+        atts.push_back(std::move(x));
+    }
     j["attachments"] = std::move(atts);
     json locs = json::array();
     for (const auto& l : locations) {
@@ -131,7 +136,8 @@ DocData DocData::from_json(const std::string& s) {
     d.sha256 = j.value("sha256", "");
     if (j.contains("attachments"))
         for (const auto& a : j["attachments"])
-            d.attachments.push_back({a.value("name", ""), a.value("type", ""), a.value("size", std::uint64_t{0})});
+            d.attachments.push_back({a.value("name", ""), a.value("type", ""), a.value("size", std::uint64_t{0}),
+                                     extract::status_from_name(a.value("status", "")), a.value("reason", "")});
     if (j.contains("locations"))
         for (const auto& l : j["locations"]) {
             d.locations.push_back({l.value("source", ""), l.value("mailbox", ""), l.value("folder", ""), l.value("id", ""),
@@ -203,7 +209,7 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
     }
     field("attachment", names);
     field("body", msg.body_text);
-    field("body", msg.attachment_text);
+    field("atext", msg.attachment_text);
 
     add_boolean(doc, schema::prefix_of("msgid"), lower_ascii(msg.message_id));
     for (const auto& r : msg.references) add_boolean(doc, schema::k_ref_prefix, lower_ascii(r));
@@ -212,6 +218,11 @@ Xapian::Document DocumentBuilder::build(const ParsedMessage& msg, const Location
     add_address_terms(doc, "cc", msg.cc);
     add_address_terms(doc, "bcc", msg.bcc);
     if (!msg.attachments.empty()) doc.add_boolean_term(std::string(schema::prefix_of("has")) + "attachment");
+    for (const auto& a : msg.attachments) {
+        add_boolean(doc, schema::prefix_of("type"), lower_ascii(a.content_type));
+        add_boolean(doc, schema::prefix_of("type"), extract::extension_of(a.filename));
+        add_boolean(doc, schema::prefix_of("type"), extract::kind_of(a.content_type, a.filename));
+    }
     if (msg.broken || !msg.defects.empty()) doc.add_boolean_term(std::string(schema::k_broken_term));
     doc.add_boolean_term(std::string(schema::k_dedupe_prefix) + to_hex(dedupe_key));
     doc.add_boolean_term(std::string(schema::k_sha_prefix) + to_hex(sha));

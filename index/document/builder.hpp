@@ -7,7 +7,8 @@
 //   "kernel" alone adds no ZBkernel), so a stemmed query term Z<p><s> must also match the
 //   exact term <p><s>: query::parse() searches both as one (OP_SYNONYM).
 // - Prefixed text fields (schema::k_fields, kind text) carry positions: F from, T to, C cc,
-//   XBCC bcc, S subject, B body (incl. text of text-like attachments), XA attachment names.
+//   XBCC bcc, S subject, B body (and the text of attached messages), XA attachment names,
+//   XAT attachment text (index/extract: PDF, Office, text, attached messages, zip members).
 // - Nothing is indexed without prefix (one copy of each term keeps the serial index write
 //   small): a query's free words search "B" and the prefix of every in_free_text field.
 // - Boolean terms (exact, folded, no positions): XMB<mailbox>, XFD<folder>, XSR<source>,
@@ -17,7 +18,9 @@
 //   from (source, mailbox, server id); XSTATEremoved once a location was removed on the server;
 //   XFLAG<flag_name()> for each flag a location was seen with; XSTATEbroken for a message with
 //   parse defects; XREF<id> (lowercased) for each In-Reply-To/References id (threads);
-//   XADR<f><addr> and XDOM<f><domain> for each address of from/to/cc/bcc (address patterns).
+//   XADR<f><addr> and XDOM<f><domain> for each address of from/to/cc/bcc (address patterns);
+//   XTYPE<mime type>, XTYPE<extension> and XTYPE<kind> (extract::kind_of: "pdf", "docx"...)
+//   for each attachment (type:).
 // - Values: schema::k_slot_date (sortable_serialise(UTC seconds)), k_slot_size
 //   (sortable_serialise(raw bytes)), k_slot_location (StoredRef::encode()), k_slot_sha256.
 // - Document data: JSON, see DocData.

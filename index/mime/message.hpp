@@ -5,12 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "index/extract/extract.hpp"
+
 namespace mv::index {
 
 struct Attachment {
     std::string filename;      // decoded (RFC 2047/2231), may be empty
     std::string content_type;  // "application/pdf"
     std::uint64_t size = 0;    // decoded bytes
+    extract::Status status = extract::Status::none;  // what became of its text (index/extract)
+    std::string status_reason;                       // for failed and skipped
 };
 
 struct ParsedMessage {
@@ -26,7 +30,7 @@ struct ParsedMessage {
     bool date_from_header = false;
     std::string body_text;     // text/plain parts, and HTML reduced to text
     std::vector<Attachment> attachments;
-    std::string attachment_text;  // text-like attachments, capped
+    std::string attachment_text;  // text extracted from attachments and attached messages, capped
     std::vector<std::string> defects;  // what was wrong but tolerated
     bool broken = false;       // could not be parsed as MIME; fields are best effort
 };
@@ -41,6 +45,10 @@ struct ParseLimits {
     std::size_t max_header_block = 1 << 20;     // bytes of the top-level header block given to GMime
     std::size_t max_attachments = 1000;         // attachments listed and indexed by name per message
     int max_depth = 32;                         // nesting of multiparts and message/rfc822
+    // Attachment text ([index] attachment_text): off, attachments are listed with status skipped.
+    bool attachment_text = true;
+    extract::Limits extract;                    // per attachment: size, time, memory, zip limits
+    int extract_depth = 0;                      // containers around this message (an attached one parsed for its text)
 };
 
 }  // namespace mv::index

@@ -260,12 +260,6 @@ std::string part_text(GMimePart* part, std::uint64_t* decoded_size, std::size_t 
     return text::valid_utf8(raw);
 }
 
-bool is_text_like(std::string_view type) {
-    return type.starts_with("text/") || type == "application/json" || type == "application/xml" ||
-           type == "application/x-sh" || type == "application/javascript" || type == "message/delivery-status" ||
-           type.ends_with("+xml") || type == "application/x-patch" || type == "application/x-diff";
-}
-
 std::string lower(std::string s) {
     for (auto& c : s)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
@@ -287,7 +281,57 @@ std::uint64_t decoded_size(GMimePart* part) {
     return static_cast<std::uint64_t>(g_mime_stream_length(null.get()));
 }
 
-// Indexes one message's leaves: body text, attachments, text of text-like attachments.
+// Types that are never text and whose bytes are not worth sniffing.
+bool opaque_type(std::string_view type) {
+    return type.starts_with("image/") || type.starts_with("audio/") || type.starts_with("video/") ||
+           type.starts_with("font/") || type == "application/pgp-encrypted" || type == "application/pkcs7-mime";
+}
+
+std::string message_text(std::string_view raw, int depth, const ParseLimits& limits);
+
+// The attachment's text (index/extract) into out.attachment_text, its status into `a`.
+void extract_attachment(const MimeLeaf& leaf, Attachment& a, ParsedMessage& out, const ParseLimits& limits) {
+    using extract::Status;
+    const std::string kind = extract::kind_of(leaf.type, leaf.filename);
+    auto skip = [&](Status s, std::string reason) {
+        a.size = decoded_size(leaf.part);
+        a.status = s;
+        a.status_reason = std::move(reason);
+    };
+    if (!limits.attachment_text) return skip(Status::skipped, "[index] attachment_text = false");
+    if (kind.empty() && opaque_type(leaf.type)) return skip(Status::unsupported, {});
+    if (out.attachment_text.size() >= limits.max_attachment_text)
+        return skip(Status::skipped, "the message's attachment text limit (" + std::to_string(limits.max_attachment_text) +
+                                         " bytes) is reached");
+    const std::string bytes = decoded_content(leaf.part, limits.extract.max_bytes + 1, &a.size);
+    extract::Limits el = limits.extract;
+    el.max_text = std::min(el.max_text, limits.max_attachment_text - out.attachment_text.size());
+    extract::Hooks hooks;
+    hooks.html_to_text = [&](std::string_view html) { return html_to_text(html.substr(0, limits.max_html)); };
+    hooks.message_text = [&](std::string_view raw, int depth) { return message_text(raw, depth, limits); };
+    const char* charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(leaf.part), "charset");
+    extract::Extracted r = a.size > el.max_bytes
+                               ? extract::Extracted{Status::too_large, "over " + std::to_string(el.max_bytes) + " bytes", {}}
+                               : extract::extract(bytes, leaf.type, leaf.filename, charset ? charset : "", el, hooks,
+                                                  limits.extract_depth);
+    a.status = r.status;
+    a.status_reason = std::move(r.reason);
+    append_capped(out.attachment_text, r.text, limits.max_attachment_text);
+}
+
+// Headers (subject, from, to, cc) of an attached message as searchable text.
+std::string message_header_text(GMimeMessage* inner, std::size_t cap) {
+    std::string t;
+    if (const char* s = g_mime_message_get_subject(inner)) t += std::string_view(s).substr(0, cap);
+    std::vector<std::string> ignored;
+    for (auto type : {GMIME_ADDRESS_TYPE_FROM, GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC}) {
+        t.push_back('\n');
+        collect_addresses(g_mime_message_get_addresses(inner, type), ignored, t);
+    }
+    return text::valid_utf8(t);
+}
+
+// Indexes one message's leaves: body text, attachments and their text.
 void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
     std::size_t unlisted = 0;
     auto html_cap = [&](const MimeLeaf& leaf) {
@@ -304,25 +348,24 @@ void walk(GMimeObject* root, ParsedMessage& out, const ParseLimits& limits) {
                 Attachment a;
                 a.filename = leaf.filename;
                 a.content_type = leaf.type;
-                if (is_text_like(leaf.type)) {
-                    std::string t = part_text(leaf.part, &a.size, std::min(limits.max_attachment_text, html_cap(leaf)));
-                    if (leaf.type == "text/html") t = html_to_text(t);
-                    append_capped(out.attachment_text, t, limits.max_attachment_text);
-                } else {
-                    a.size = decoded_size(leaf.part);
-                }
+                extract_attachment(leaf, a, out, limits);
                 out.attachments.push_back(std::move(a));
                 return;
             }
             if (out.body_text.size() >= limits.max_body_text) return;  // full: nothing more is read
             std::string t = part_text(leaf.part, nullptr, std::min(limits.max_body_text, html_cap(leaf)));
             if (leaf.type == "text/html") t = html_to_text(t);
+            // An attached message's text is attachment text too (atext:), and stays body text.
+            if (leaf.in_message && limits.attachment_text) append_capped(out.attachment_text, t, limits.max_attachment_text);
             append_capped(out.body_text, t, limits.max_body_text);
         },
         [&](GMimeMessage* inner) {
             // Headers of attached messages are searchable text too.
             if (const char* s = g_mime_message_get_subject(inner))
                 append_capped(out.body_text, std::string_view(s).substr(0, limits.max_header_field), limits.max_body_text);
+            if (limits.attachment_text)
+                append_capped(out.attachment_text, message_header_text(inner, limits.max_header_field),
+                              limits.max_attachment_text);
         },
         &out.defects);
     if (unlisted)
@@ -386,6 +429,7 @@ void walk_leaves(GMimeObject* root, const ParseLimits& limits, const std::functi
     struct Frame {
         GMimeObject* obj;
         int depth;
+        bool in_message = false;
     };
     std::vector<Frame> stack{{root, 0}};
     while (!stack.empty()) {
@@ -400,7 +444,7 @@ void walk_leaves(GMimeObject* root, const ParseLimits& limits, const std::functi
             GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.obj));
             if (inner) {
                 if (on_message) on_message(inner);
-                stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1});
+                stack.push_back({g_mime_message_get_mime_part(inner), f.depth + 1, true});
             }
             continue;
         }
@@ -415,19 +459,20 @@ void walk_leaves(GMimeObject* root, const ParseLimits& limits, const std::functi
                     if (mime_type_of(c) == "text/plain") chosen = c;
                 }
                 if (chosen) {
-                    stack.push_back({chosen, f.depth + 1});
+                    stack.push_back({chosen, f.depth + 1, f.in_message});
                     for (int i = n - 1; i >= 0; --i) {  // non-text alternatives may hold attachments
                         GMimeObject* c = g_mime_multipart_get_part(mp, i);
-                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1});
+                        if (c != chosen && !mime_type_of(c).starts_with("text/")) stack.push_back({c, f.depth + 1, f.in_message});
                     }
                     continue;
                 }
             }
-            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1});
+            for (int i = n - 1; i >= 0; --i) stack.push_back({g_mime_multipart_get_part(mp, i), f.depth + 1, f.in_message});
             continue;
         }
         if (!GMIME_IS_PART(f.obj)) continue;
-        MimeLeaf leaf{GMIME_PART(f.obj), mime_type_of(f.obj), safe(g_mime_part_get_filename(GMIME_PART(f.obj))), false};
+        MimeLeaf leaf{GMIME_PART(f.obj), mime_type_of(f.obj), safe(g_mime_part_get_filename(GMIME_PART(f.obj))), false,
+                      f.in_message};
         const char* disp = g_mime_object_get_disposition(f.obj);
         leaf.attachment = (disp && g_ascii_strcasecmp(disp, "attachment") == 0) || !leaf.filename.empty() ||
                           !(leaf.type.starts_with("text/plain") || leaf.type.starts_with("text/html"));
@@ -516,5 +561,25 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
     walk(body, out, limits);
     return out;
 }
+
+namespace {
+
+// The text of an attached message parsed on its own (an .eml attachment, or message/rfc822 that
+// GMime did not open): headers, body and its attachments' text, one container deeper.
+std::string message_text(std::string_view raw, int depth, const ParseLimits& limits) {
+    ParseLimits inner = limits;
+    inner.extract_depth = depth;
+    auto parsed = parse_message(raw, inner, 0);
+    if (!parsed) return {};
+    std::string t;
+    for (const std::string* part : {&parsed->subject, &parsed->from_text, &parsed->to_text, &parsed->cc_text,
+                                    &parsed->body_text, &parsed->attachment_text}) {
+        t.append(*part);
+        t.push_back('\n');
+    }
+    return t;
+}
+
+}  // namespace
 
 }  // namespace mv::index

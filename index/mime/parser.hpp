@@ -23,6 +23,7 @@ struct MimeLeaf {
     std::string type;      // lowercased "type/subtype"
     std::string filename;  // decoded, may be empty
     bool attachment;       // else body text (text/plain or text/html)
+    bool in_message = false;  // inside an attached message (message/rfc822)
 };
 
 // Walks the MIME tree in order: one text rendering of each multipart/alternative, attached

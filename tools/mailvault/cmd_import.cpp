@@ -46,6 +46,7 @@ void register_import(CLI::App& app, Context& ctx) {
             if (!archive) return code;
             ingest::PipelineOptions po;
             po.threads = args->threads;
+            po.limits.attachment_text = ctx.config.attachment_text;  // [index] attachment_text
             InterruptGuard interrupt(ctx.quiet);
             po.stop = interrupt.flag();
             auto summary = ingest::run_pipeline(*archive, **source, po, make_progress(ctx, "import"));

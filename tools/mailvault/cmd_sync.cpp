@@ -114,6 +114,7 @@ int run_sync(Context& ctx, const std::vector<std::string>& names, const std::str
         }
         ingest::PipelineOptions po;
         po.stop = deadline.flag();  // Ctrl-C, SIGTERM or the deadline
+        po.limits.attachment_text = ctx.config.attachment_text;  // [index] attachment_text
         TallyingSource tallied(**source, run.sources.back().mailboxes);
         auto summary = ingest::run_pipeline(*archive, tallied, po, make_progress(ctx, sc->name));
         if (!summary) {

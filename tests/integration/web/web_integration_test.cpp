@@ -389,6 +389,8 @@ TEST_F(WebTest, DirectLinkGoesThroughLoginToTheMessage) {
     EXPECT_EQ(m.status, 200);
     EXPECT_NE(m.body.find("<article id=\"message\" data-docno=\"" + std::to_string(g->alice_plain) + "\""), std::string::npos);
     EXPECT_NE(m.body.find("class=\"attachment-link\" href=\"" + path + "/attachment/1\""), std::string::npos);
+    // Issue 14: the text status of the attachment (a PDF poppler cannot read).
+    EXPECT_NE(m.body.find("<span class=\"attachment-text-status status-failed\">text: failed: "), std::string::npos);
     EXPECT_NE(m.body.find("id=\"download-raw\" href=\"" + path + "/raw\""), std::string::npos);
     EXPECT_NE(m.body.find("<button id=\"copy-link\" type=\"button\">"), std::string::npos);
 }
