@@ -386,16 +386,19 @@ void register_export_cmd(CLI::App& app, Context& ctx) {
     auto* m = sub->add_option("--mbox", args->mbox, "mboxrd file (- for stdout)");
     auto* e = sub->add_option("--eml", args->eml, "directory for DOCNO.eml files");
     auto* a = sub->add_option("--attachments", args->attachments,
-                              "directory for the decoded attachments (DOCNO-N-NAME) and manifest.csv/.jsonl");
+                              "directory for the decoded attachments (DOCNO-N-NAME) and manifest.csv/.jsonl")
+                 ->type_name("DIR");
     m->excludes(e);
     a->excludes(m);
     a->excludes(e);
     sub->add_option("--type", args->types,
                     "with --attachments: only attachments whose MIME type (GLOB with /: application/pdf, image/*) "
                     "or extension/subtype (pdf, xls*) matches; repeatable")
+        ->type_name("GLOB")
         ->allow_extra_args(false);
     sub->add_option("--name", args->names, "with --attachments: only attachments whose file name matches GLOB "
                                            "(case-insensitive: '*.pdf', 'invoice*'); repeatable")
+        ->type_name("GLOB")
         ->allow_extra_args(false);
     sub->add_flag("--force", args->force,
                   "overwrite an existing mbox file or .eml files; with --attachments: replace files whose content differs");

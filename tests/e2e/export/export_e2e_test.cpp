@@ -11,7 +11,11 @@
 #include <set>
 #include <sstream>
 
+#include "index/archive.hpp"
+#include "index/mime/parser.hpp"
 #include "index/util/sha256.hpp"
+#include "query/export.hpp"
+#include "query/search.hpp"
 #include "support/testutil.hpp"
 
 namespace mv::test {
@@ -475,6 +479,51 @@ TEST_F(ExportE2E, ResumesAfterKill9WithoutRewritingOrDuplicating) {
             EXPECT_EQ(std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, id.second) << name;
         }
     }
+}
+
+// Ctrl-C (the CLI's stop flag) between messages: what was written is in the manifest, the
+// run says it was interrupted, and the same export again completes it.
+TEST_F(ExportE2E, InterruptedExportHasAManifestOfWhatWasWritten) {
+    std::vector<std::pair<std::string, std::string>> msgs;
+    for (int m = 0; m < 5; ++m)
+        msgs.push_back({std::string("i") + std::to_string(m) + ".eml",
+                        message(std::string("i") + std::to_string(m) + "@example.com", "Int",
+                                {named("a.txt", std::string("a") + std::to_string(m), "text/plain"),
+                                 named("b.txt", std::string("b") + std::to_string(m), "text/plain")})});
+    import(msgs);
+    index::init_mime();
+    auto archive = index::Archive::open(arc_, index::OpenMode::read);
+    ASSERT_TRUE(archive) << archive.error().message;
+    query::ParseOptions po;
+    po.stemmer = (*archive)->stemmer();
+    auto docnos = query::all_matches(**archive, "*", po);
+    ASSERT_TRUE(docnos);
+    ASSERT_EQ(docnos->size(), 5u);
+    const fs::path out = dir_ / "out";
+    std::atomic<bool> stop{false};
+    auto r = query::export_attachments(**archive, *docnos, out, {}, [&](const query::AttachmentExportProgress& p) {
+        if (p.messages_done == 2) stop = true;  // as SIGINT would, after two messages
+    }, query::ExistingFiles::refuse, &stop);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->interrupted);
+    EXPECT_EQ(r->messages_done, 2u);
+    EXPECT_EQ(r->written, 4u);
+    auto rows = manifest_json(out);
+    ASSERT_EQ(rows.size(), 4u);
+    for (const auto& row : rows) {
+        const std::string bytes = read_file(out / row["file"].get<std::string>());
+        EXPECT_EQ(bytes.substr(0, 1), row["name"].get<std::string>().substr(0, 1));
+        EXPECT_EQ(row["sha256"], sha_hex(bytes));
+    }
+    EXPECT_EQ(files_of(out).size(), 4u + 2u);
+    stop = false;
+    r = query::export_attachments(**archive, *docnos, out, {}, {}, query::ExistingFiles::refuse, &stop);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->interrupted);
+    EXPECT_EQ(r->written, 6u);
+    EXPECT_EQ(r->kept, 4u);
+    EXPECT_EQ(manifest_json(out).size(), 10u);
+    EXPECT_EQ(files_of(out).size(), 10u + 2u);
 }
 
 }  // namespace
