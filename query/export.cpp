@@ -772,10 +772,8 @@ Result<AttachmentExportProgress> export_attachments(const index::Archive& archiv
         if (progress) progress(p);
         if (!fatal) break;
     }
-    if (!fatal) {
-        p.aborted = true;
-        return p;  // the old manifest (if any) stays; a new run rebuilds it
-    }
+    if (!fatal) p.aborted = true;
+    // Stopped or not, the manifest lists what this run exported (when it can still be written).
     if (auto f = manifest.finish(); !f) {
         p.aborted = true;
         note(dir.string() + ": " + f.error().message);

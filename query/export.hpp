@@ -114,7 +114,8 @@ struct AttachmentExportProgress {
     std::uint64_t failed = 0;    // files or messages that failed (see errors)
     std::vector<std::string> errors;  // one line each, the first 1000
     bool interrupted = false;    // `stop` was set: the manifest covers what was done
-    bool aborted = false;        // the directory could no longer be written (last error says why)
+    bool aborted = false;        // the directory could no longer be written (last error says why);
+                                 // the manifest lists what was written, if it could be
 };
 
 // Writes the attachments of `docnos` that pass `filter` into `dir` (created if missing) as

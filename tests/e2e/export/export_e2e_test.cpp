@@ -381,6 +381,38 @@ TEST_F(ExportE2E, UnwritableDirectoryIsAClearErrorAndExit3) {
     }
 }
 
+// A write that fails part way (here a file size limit: EFBIG, as a full disk gives ENOSPC):
+// the export stops, says what failed and that it stopped, exits 1, keeps what it wrote and
+// lists it in the manifest; a run without the limit completes.
+TEST_F(ExportE2E, AWriteFailurePartWayStopsWithWhatFailed) {
+    import({{"w1.eml", message("w1@example.com", "Small", {named("small.txt", "small", "text/plain")},
+                               "Carol <carol@example.com>", "Mon, 24 Apr 2023 10:00:00 +0000")},
+            {"w2.eml", message("w2@example.com", "Big", {named("big.bin", std::string(200000, 'b'))},
+                               "Carol <carol@example.com>", "Tue, 25 Apr 2023 10:00:00 +0000")},
+            {"w3.eml", message("w3@example.com", "Later", {named("later.txt", "later", "text/plain")},
+                               "Carol <carol@example.com>", "Wed, 26 Apr 2023 10:00:00 +0000")}});
+    const std::string w1 = std::to_string(docno_of("w1@example.com")), w2 = std::to_string(docno_of("w2@example.com"));
+    const fs::path out = dir_ / "out";
+    // SIGXFSZ ignored (it stays ignored across exec), so the write returns EFBIG.
+    auto r = run_program({"/bin/sh", "-c",
+                          "trap '' XFSZ; exec prlimit --fsize=100000 \"$0\" --archive \"$1\" export '*' --attachments \"$2\"",
+                          mailvault_binary(), arc_.string(), out.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("message " + w2 + " attachment 1: " + (out / (w2 + "-1-big.bin")).string() + ": File too large"),
+              std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("export stopped: " + out.string() + " cannot be written"), std::string::npos) << r.err;
+    auto files = files_of(out);
+    EXPECT_EQ(files.size(), 1u + 2u) << "the small file and the manifests, no temporary file";
+    EXPECT_EQ(files[w1 + "-1-small.txt"], "small");
+    auto rows = manifest_json(out);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0]["file"], w1 + "-1-small.txt");
+    r = mv({"export", "*", "--attachments", out.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(manifest_json(out).size(), 3u);
+    EXPECT_EQ(read_file(out / (w2 + "-1-big.bin")), std::string(200000, 'b'));
+}
+
 TEST_F(ExportE2E, PlantedSymlinksAreNotFollowed) {
     import({{"s.eml", message("s@example.com", "S", {named("report.pdf", "exported", "application/pdf"),
                                                      named("other.txt", "other", "text/plain")})}});
