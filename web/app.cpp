@@ -13,6 +13,7 @@
 #include "query/inspect.hpp"
 #include "query/search.hpp"
 #include "web/assets.hpp"
+#include "web/attachments_zip.hpp"
 #include "web/html.hpp"
 #include "web/sanitize.hpp"
 
@@ -474,6 +475,13 @@ Response App::message_route(const Request& req, const Identity& id) {
         if (!audit("raw", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(false);
         return download(std::move(*raw), n + ".eml", "application/octet-stream");
     }
+    if (route == "attachments.zip" && seg.size() == 3) {  // issue 14: web/attachments_zip.hpp
+        auto hit = query::load_hit(*archive_, *docno, *links_);
+        auto zip = attachments_zip(*raw, *docno, hit ? hit->data.date : 0);
+        if (!zip) return not_found();
+        if (!audit("attachments_zip", id.user.name, req, {{"docno", *docno}, {"files", zip->files}})) return audit_unavailable(false);
+        return download(std::move(zip->bytes), n + "-attachments.zip", "application/zip");
+    }
     if (route == "attachment" && seg.size() == 4) {
         auto k = parse_docno(seg[3]);
         if (!k) return not_found();
@@ -546,7 +554,8 @@ Response App::message_route(const Request& req, const Identity& id) {
     row("Link", view->hit.link);
     m += "</dl>";
     if (!view->attachments.empty()) {
-        m += "<h2>Attachments</h2><ul id=\"attachments\">";
+        m += "<h2>Attachments</h2><p><a id=\"download-attachments\" href=\"/m/" + n +
+             "/attachments.zip\">Download all attachments (.zip)</a></p><ul id=\"attachments\">";
         for (std::size_t i = 0; i < view->attachments.size(); ++i) {
             const auto& a = view->attachments[i];
             m += "<li><a class=\"attachment-link\" href=\"/m/" + n + "/attachment/" + std::to_string(i + 1) + "\">" +

@@ -19,6 +19,7 @@
 #include "query/stats.hpp"
 #include "query/search.hpp"
 #include "tools/mailvault/cli.hpp"
+#include "tools/mailvault/interrupt.hpp"
 
 namespace mv::cli {
 namespace {
@@ -313,7 +314,8 @@ void register_show_cmd(CLI::App& app, Context& ctx) {
 
 struct ExportArgs {
     std::vector<std::string> words;
-    std::string mbox, eml;
+    std::string mbox, eml, attachments;
+    std::vector<std::string> types, names;
     bool force = false;
 };
 
@@ -325,18 +327,88 @@ std::string rate_line(const query::ExportProgress& p, double secs) {
     return buf;
 }
 
+std::string attachments_line(const query::AttachmentExportProgress& p, double secs) {
+    char buf[240];
+    std::snprintf(buf, sizeof buf,
+                  "export: %llu/%llu messages, %llu attachments written, %llu already there, %.1f MiB, %.0f msgs/s",
+                  static_cast<unsigned long long>(p.messages_done), static_cast<unsigned long long>(p.messages_total),
+                  static_cast<unsigned long long>(p.written), static_cast<unsigned long long>(p.kept),
+                  p.bytes / 1048576.0, secs > 0 ? p.messages_done / secs : 0.0);
+    return buf;
+}
+
+// export QUERY --attachments DIR: the decoded attachments and a manifest (query/export.hpp).
+int run_attachment_export(const Context& ctx, const ExportArgs& args) {
+    int code = 0;
+    auto archive = open_for_query(ctx, code);
+    if (!archive) return code;
+    auto docnos = query::all_matches(*archive, join_query(args.words), parse_options(*archive));
+    if (!docnos) return report(docnos.error());
+    query::AttachmentFilter filter{args.types, args.names};
+    auto t0 = std::chrono::steady_clock::now();
+    auto last = t0;
+    auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    auto progress = [&](const query::AttachmentExportProgress& p) {
+        if (!ctx.tty) return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last < std::chrono::milliseconds(200) && p.messages_done != p.messages_total) return;
+        last = now;
+        std::cerr << "\r" << attachments_line(p, secs()) << "\x1b[K" << std::flush;
+    };
+    InterruptGuard interrupt(ctx.quiet);
+    auto r = query::export_attachments(*archive, *docnos, args.attachments, filter, progress,
+                                       args.force ? query::ExistingFiles::replace : query::ExistingFiles::refuse,
+                                       interrupt.flag());
+    if (ctx.tty) std::cerr << "\n";
+    if (!r) return report_output("export: cannot write " + r.error().message);  // nothing written
+    for (const auto& err : r->errors) std::cerr << "mailvault: export: " << err << "\n";
+    if (r->failed > r->errors.size())
+        std::cerr << "mailvault: export: " << (r->failed - r->errors.size()) << " more failures not listed\n";
+    std::string summary = attachments_line(*r, secs());
+    if (r->failed) summary += ", " + std::to_string(r->failed) + " failed";
+    log_line(ctx, summary);
+    if (r->interrupted) {
+        std::cerr << "mailvault: export interrupted; the manifest lists what was written, run it again to continue\n";
+        return k_interrupted;
+    }
+    if (r->aborted) {
+        std::cerr << "mailvault: export stopped: " << args.attachments
+                  << " cannot be written; run it again when it can (what is there is kept)\n";
+        return r->written + r->kept ? k_partial : k_nothing;
+    }
+    return r->failed ? k_partial : k_ok;
+}
+
 void register_export_cmd(CLI::App& app, Context& ctx) {
     auto args = std::make_shared<ExportArgs>();
-    auto* sub = app.add_subcommand("export", "write the originals of all matches");
+    auto* sub = app.add_subcommand("export", "write the originals of all matches, or their attachments");
     sub->add_option("query", args->words, "query")->required();
     auto* m = sub->add_option("--mbox", args->mbox, "mboxrd file (- for stdout)");
     auto* e = sub->add_option("--eml", args->eml, "directory for DOCNO.eml files");
+    auto* a = sub->add_option("--attachments", args->attachments,
+                              "directory for the decoded attachments (DOCNO-N-NAME) and manifest.csv/.jsonl")
+                 ->type_name("DIR");
     m->excludes(e);
-    sub->add_flag("--force", args->force, "overwrite an existing mbox file or .eml files");
+    a->excludes(m);
+    a->excludes(e);
+    sub->add_option("--type", args->types,
+                    "with --attachments: only attachments whose MIME type (GLOB with /: application/pdf, image/*) "
+                    "or extension/subtype (pdf, xls*) matches; repeatable")
+        ->type_name("GLOB")
+        ->allow_extra_args(false);
+    sub->add_option("--name", args->names, "with --attachments: only attachments whose file name matches GLOB "
+                                           "(case-insensitive: '*.pdf', 'invoice*'); repeatable")
+        ->type_name("GLOB")
+        ->allow_extra_args(false);
+    sub->add_flag("--force", args->force,
+                  "overwrite an existing mbox file or .eml files; with --attachments: replace files whose content differs");
     sub->callback([&ctx, args] {
         ctx.run = [&ctx, args]() -> int {
-            if (args->mbox.empty() == args->eml.empty())
-                return report(make_error(Error::Kind::usage, "export: give --mbox FILE or --eml DIR"));
+            if (int(!args->mbox.empty()) + int(!args->eml.empty()) + int(!args->attachments.empty()) != 1)
+                return report(make_error(Error::Kind::usage, "export: give --mbox FILE, --eml DIR or --attachments DIR"));
+            if (args->attachments.empty() && (!args->types.empty() || !args->names.empty()))
+                return report(make_error(Error::Kind::usage, "export: --type and --name select attachments; use them with --attachments DIR"));
+            if (!args->attachments.empty()) return run_attachment_export(ctx, *args);
             int code = 0;
             auto archive = open_for_query(ctx, code);
             if (!archive) return code;
