@@ -217,7 +217,10 @@ std::string local_date(std::int64_t utc_seconds, DateStyle style) {
     std::tm tm{};
     localtime_r(&t, &tm);
     char buf[64];
-    std::strftime(buf, sizeof buf, style == DateStyle::full ? "%Y-%m-%d %H:%M:%S %z" : "%Y-%m-%d %H:%M", &tm);
+    const char* format = style == DateStyle::full               ? "%Y-%m-%d %H:%M:%S %z"
+                         : style == DateStyle::minutes_and_zone ? "%Y-%m-%d %H:%M %z"
+                                                                : "%Y-%m-%d %H:%M";
+    std::strftime(buf, sizeof buf, format, &tm);
     return buf;
 }
 

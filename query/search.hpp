@@ -62,8 +62,8 @@ void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit)
 // "2023-04-25T10:02:11Z" (shared with the import side): JSON, always UTC.
 using index::iso_date;
 // For people: the local time zone (TZ) — "2023-05-01 01:30", or with `seconds_and_zone`
-// "2023-05-01 01:30:00 +0200".
-enum class DateStyle { short_form, full };
+// "2023-05-01 01:30:00 +0200"; `minutes_and_zone`: "2023-05-01 01:30 +0200" (the web's lists).
+enum class DateStyle { short_form, full, minutes_and_zone };
 std::string local_date(std::int64_t utc_seconds, DateStyle style = DateStyle::short_form);
 // Flags of all locations (index::flag_name), first seen first, no repeats.
 std::vector<std::string> flags_of(const index::DocData& d);
