@@ -142,6 +142,7 @@ Result<std::unique_ptr<App>> App::create(const AppConfig& config, std::unique_pt
     app->links_ = std::make_unique<query::LinkBuilder>(config.links);
     app->parse_.stemmer = app->archive_->stemmer();
     app->parse_.zone = query::DateZone::local;  // date:2023-05-01 is the same day as on the CLI
+    app->parse_.dates_in_memory = true;         // date: and newest/oldest windows: query/date_order.hpp
     app->auth_ = std::move(auth);
     app->sessions_ = std::make_unique<SessionStore>(config.session_idle, config.session_max);
     app->throttle_ = std::make_unique<LoginThrottle>(config.throttle);
@@ -424,8 +425,11 @@ Response App::search_page(const Request& req, const Identity& id) {
         }
     }
     aside += "</aside>";
+    // Xapian counts exactly up to 1,000 matches; beyond, the page says "about" (an exact
+    // count of a common word costs more than the whole search).
     const auto total = res->total;
-    m += "<p id=\"hit-count\" data-total=\"" + std::to_string(total) + "\">" + std::to_string(total) +
+    m += "<p id=\"hit-count\" data-total=\"" + std::to_string(total) + "\" data-exact=\"" +
+         (res->total_exact ? "true" : "false") + "\">" + (res->total_exact ? "" : "about ") + std::to_string(total) +
          (total == 1 ? " message" : " messages") + "</p>";
     m += "<div class=\"results\">";
     m += aside;
@@ -584,7 +588,8 @@ Response App::api_route(const Request& req, const Identity& id) {
             res = query::search_visible(*archive_, db(true), q.empty() ? "*" : q, so, *links_, rule);
         if (!audit("api_search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(true);
         if (!res) return json_error(res.error().kind == Error::Kind::usage ? 400 : 500, res.error().message);
-        std::string body = "{\"total\":" + std::to_string(res->total) + ",\"hits\":[";
+        std::string body = "{\"total\":" + std::to_string(res->total) +
+                           ",\"total_exact\":" + (res->total_exact ? "true" : "false") + ",\"hits\":[";
         for (std::size_t i = 0; i < res->hits.size(); ++i) body += (i ? "," : "") + query::hit_json(res->hits[i]);
         body += "]}";
         return json_response(200, std::move(body));

@@ -500,6 +500,7 @@ TEST_F(WebTest, QueriesCannotWidenTheFilter) {
     }
     Reply all = c.get("/api/search?q=*");
     EXPECT_EQ(nlohmann::json::parse(all.body)["total"], 2);
+    EXPECT_EQ(nlohmann::json::parse(all.body)["total_exact"], true);
 }
 
 TEST_F(WebTest, SearchPageHasHitsFacetsAndQueryErrors) {
@@ -507,7 +508,7 @@ TEST_F(WebTest, SearchPageHasHitsFacetsAndQueryErrors) {
     Client c = logged_in("alice", "alice-pw");
     Reply r = c.get("/search?q=*");
     ASSERT_EQ(r.status, 200);
-    EXPECT_NE(r.body.find("<p id=\"hit-count\" data-total=\"2\">"), std::string::npos);
+    EXPECT_NE(r.body.find("<p id=\"hit-count\" data-total=\"2\" data-exact=\"true\">2 messages</p>"), std::string::npos);
     EXPECT_NE(r.body.find("<li class=\"hit\" data-docno=\"" + std::to_string(g->alice_plain) + "\">"), std::string::npos);
     EXPECT_NE(r.body.find("class=\"hit-attachment\""), std::string::npos);
     EXPECT_NE(r.body.find("<aside id=\"facets\">"), std::string::npos);
