@@ -82,9 +82,12 @@ Result<SearchResult> search_visible(const index::Archive& archive, const Xapian:
         if (!q) return fail(q.error());
         const auto first = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.offset, 1u << 30));
         const auto count = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.limit, 1000));
-        auto [mset, estimate] = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000);
+        bool exact = false;
+        auto [mset, estimate] = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000,
+                                               &exact, options.parse.dates_in_memory);
         SearchResult r;
         r.total = estimate;
+        r.total_exact = exact;
         r.hits.reserve(mset.size());
         for (auto it = mset.begin(); it != mset.end(); ++it) {
             Hit h;

@@ -11,6 +11,7 @@
 #include "index/schema.hpp"
 #include "index/text/fold.hpp"
 #include "index/util/edit_distance.hpp"
+#include "query/date_order.hpp"
 #include "query/thread.hpp"
 
 namespace mv::query {
@@ -193,10 +194,17 @@ Result<std::int64_t> parse_size(std::string_view v) {
 
 class DateProcessor : public Xapian::FieldProcessor {
   public:
-    DateProcessor(std::int64_t now, DateZone zone) : now_(now), zone_(zone) {}
+    DateProcessor(std::int64_t now, DateZone zone, const Xapian::Database* in_memory = nullptr)
+        : now_(now), zone_(zone), db_(in_memory) {}
     Xapian::Query operator()(const std::string& value) override {
         auto r = parse_date_range(value, now_, zone_);
         if (!r) throw Xapian::QueryParserError(r.error().message);
+        if (db_) {
+            std::optional<double> lo, hi;
+            if (r->lo) lo = double(*r->lo);
+            if (r->hi) hi = double(*r->hi);
+            return (r->lo || r->hi) ? DateOrder::of(*db_)->range(lo, hi) : Xapian::Query::MatchAll;
+        }
         return value_range(schema::k_slot_date, *r);
     }
     static Xapian::Query value_range(unsigned slot, const Range& r) {
@@ -211,6 +219,7 @@ class DateProcessor : public Xapian::FieldProcessor {
   private:
     std::int64_t now_;
     DateZone zone_;
+    const Xapian::Database* db_;
 };
 
 class SizeProcessor : public Xapian::FieldProcessor {
@@ -713,7 +722,7 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
             else if (f.kind == schema::FieldKind::text) qp.add_prefix(name, prefix);
             else qp.add_boolean_prefix(name, prefix);
         }
-        qp.add_boolean_prefix("date", (new DateProcessor(now, options.zone))->release());
+        qp.add_boolean_prefix("date", (new DateProcessor(now, options.zone, options.dates_in_memory ? &db : nullptr))->release());
         for (const auto& [name, q] : prepared->placeholders)
             qp.add_boolean_prefix(name, (new PlaceholderProcessor(q))->release());
         qp.add_boolean_prefix("size", (new SizeProcessor)->release());

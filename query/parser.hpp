@@ -36,6 +36,9 @@ struct ParseOptions {
     std::int64_t now = 0;             // for relative dates; 0 = current time
     unsigned max_wildcard_expansion = 2000;
     DateZone zone = DateZone::utc;    // the CLI passes local
+    // date: through the in-memory date order of query/date_order.hpp instead of a value
+    // range (a long-running process: the server; the order costs one pass to build).
+    bool dates_in_memory = false;
 };
 
 // Parses `text`; Error::Kind::usage with one line naming the problem and its column.

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "index/schema.hpp"
+#include "query/date_order.hpp"
 #include "query/thread.hpp"
 
 namespace mv::query {
@@ -42,23 +43,70 @@ void configure(Xapian::Enquire& enquire, Sort sort) {
 // Newest/oldest first over many matches: sorting every match by date costs a value
 // lookup per match. Instead, search a date window at the end the sort starts from, sized
 // from the match estimate, and widen it until it holds offset+limit matches. Exact: every
-// match inside the window sorts before every match outside it.
+// match inside the window sorts before every match outside it (ties at the edge are inside).
 // Returns the hits and the estimated number of matches of the whole query.
 // `dates` bounds the matches' dates where the query itself says so (date: terms).
+//
+// With `in_memory` (a long-running process) the window is a number of documents counted from
+// the sorting end of query/date_order.hpp, which costs what it holds; otherwise a date span
+// read through the date values of every document, tried only where a full sort costs more.
 
 std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
                                                          const Range& dates, Sort sort, Xapian::doccount first,
-                                                         Xapian::doccount count, Xapian::doccount check_at_least) {
+                                                         Xapian::doccount count, Xapian::doccount check_at_least,
+                                                         bool* exact, bool in_memory) {
+    // The number of matches, without the sort (with a sort by value Xapian reads the value of
+    // every match it counts). Counting is exact where Xapian knows the bounds meet, or (with
+    // check_at_least) where there are at most that many: counting more walks every match of a
+    // common word, 11-28 ms for `kernel` on the bulk archive instead of 0.3 ms.
+    Xapian::Enquire counting(db);
+    counting.set_query(q);
+    counting.set_weighting_scheme(Xapian::BoolWeight());
+    Xapian::MSet probe = counting.get_mset(0, 0);
+    if (check_at_least > 0 && probe.get_matches_lower_bound() != probe.get_matches_upper_bound() &&
+        (probe.get_matches_estimated() <= check_at_least || probe.get_matches_upper_bound() <= check_at_least))
+        probe = counting.get_mset(0, 0, check_at_least);
+    const Xapian::doccount est = probe.get_matches_estimated();
+    const bool counted = probe.get_matches_lower_bound() == probe.get_matches_upper_bound();
+    if (exact) *exact = counted;
     Xapian::Enquire enquire(db);
     enquire.set_query(q);
     configure(enquire, sort);
     auto plain = [&] {
-        Xapian::MSet m = enquire.get_mset(first, count, check_at_least);
+        // A full sort walks every match: unless the probe counted exactly, its estimate is better.
+        Xapian::MSet m = enquire.get_mset(first, count);
+        if (counted) return std::pair{m, est};
+        if (exact && m.get_matches_lower_bound() == m.get_matches_upper_bound()) *exact = true;
         return std::pair{m, m.get_matches_estimated()};
     };
     const double need = double(first) + double(count);
     if (sort == Sort::relevance || count == 0) return plain();
-    const Xapian::doccount est = enquire.get_mset(0, 0).get_matches_estimated();
+    auto windowed = [&](const Xapian::Query& bound) {
+        Xapian::Enquire w(db);
+        w.set_query(Xapian::Query(Xapian::Query::OP_FILTER, q, bound));
+        configure(w, sort);
+        return w.get_mset(first, count);
+    };
+    if (in_memory) {
+        if (est < 2 * need) return plain();
+        std::optional<double> lo, hi;
+        if (dates.lo) lo = double(*dates.lo);
+        if (dates.hi) hi = double(*dates.hi);
+        auto order = DateOrder::of(db);
+        const double in_range = double(order->count(lo, hi));
+        const bool newest = sort == Sort::newest;
+        // Documents from the sorting end that should hold the needed matches four times over.
+        double window = 4.0 * need * in_range / double(est);
+        for (int attempt = 0; attempt < 3 && window < in_range; ++attempt) {
+            auto edge = order->kth(static_cast<std::size_t>(window), newest, lo, hi);
+            if (!edge) break;
+            Xapian::MSet m = windowed(newest ? order->range(edge, hi) : order->range(lo, edge));
+            if (m.size() == count) return std::pair{m, est};
+            const double found = m.get_matches_estimated();  // exact: the window was sorted in full
+            window *= found > 0 ? std::max(2.0, 2.0 * need / found) : 8.0;
+        }
+        return plain();
+    }
     std::string lo_s = db.get_value_lower_bound(schema::k_slot_date);
     std::string hi_s = db.get_value_upper_bound(schema::k_slot_date);
     // A window that misses costs as much as the full sort, so try one only when the
@@ -78,10 +126,7 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database&
             sort == Sort::newest
                 ? Xapian::Query(Xapian::Query::OP_VALUE_GE, schema::k_slot_date, Xapian::sortable_serialise(hi - span * frac))
                 : Xapian::Query(Xapian::Query::OP_VALUE_LE, schema::k_slot_date, Xapian::sortable_serialise(lo + span * frac));
-        Xapian::Enquire windowed(db);
-        windowed.set_query(Xapian::Query(Xapian::Query::OP_FILTER, q, bound));
-        configure(windowed, sort);
-        Xapian::MSet m = windowed.get_mset(first, count);
+        Xapian::MSet m = windowed(bound);
         if (m.size() == count) return std::pair{m, est};
         const double found = m.get_matches_estimated();  // exact: the window was sorted in full
         if (found == 0) break;
@@ -125,9 +170,12 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
             if (!q) return fail(q.error());
             const auto first = static_cast<Xapian::doccount>(options.offset);
             const auto count = static_cast<Xapian::doccount>(options.limit);
-            auto [mset, estimate] = sorted_matches(db, q->query, q->date, options.sort, first, count);
+            bool exact = false;
+            auto [mset, estimate] = sorted_matches(db, q->query, q->date, options.sort, first, count, 0, &exact,
+                                                   options.parse.dates_in_memory);
             SearchResult r;
             r.total = estimate;
+            r.total_exact = exact;
             r.hits.reserve(mset.size());
             for (auto it = mset.begin(); it != mset.end(); ++it) {
                 Hit h;
@@ -217,7 +265,10 @@ std::string local_date(std::int64_t utc_seconds, DateStyle style) {
     std::tm tm{};
     localtime_r(&t, &tm);
     char buf[64];
-    std::strftime(buf, sizeof buf, style == DateStyle::full ? "%Y-%m-%d %H:%M:%S %z" : "%Y-%m-%d %H:%M", &tm);
+    const char* format = style == DateStyle::full               ? "%Y-%m-%d %H:%M:%S %z"
+                         : style == DateStyle::minutes_and_zone ? "%Y-%m-%d %H:%M %z"
+                                                                : "%Y-%m-%d %H:%M";
+    std::strftime(buf, sizeof buf, format, &tm);
     return buf;
 }
 

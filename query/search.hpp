@@ -22,11 +22,14 @@ enum class Sort { newest, oldest, relevance };
 Result<Sort> parse_sort(std::string_view s);
 
 // The matches [first, first+count) of `q` in `sort` order, and the estimated number of all
-// matches. Newest/oldest over many matches search a date window at the sorting end (exact);
-// `dates` are the query's own date bounds; `check_at_least` as Xapian's get_mset.
+// matches (`*exact` set when that number is exact). Newest/oldest over many matches search a
+// date window at the sorting end (exact); `dates` are the query's own date bounds;
+// `check_at_least` as Xapian's get_mset; `in_memory`: windows through query/date_order.hpp
+// (as ParseOptions::dates_in_memory).
 std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
                                                          const Range& dates, Sort sort, Xapian::doccount first,
-                                                         Xapian::doccount count, Xapian::doccount check_at_least = 0);
+                                                         Xapian::doccount count, Xapian::doccount check_at_least = 0,
+                                                         bool* exact = nullptr, bool in_memory = false);
 
 struct SearchOptions {
     Sort sort = Sort::newest;
@@ -44,7 +47,8 @@ struct Hit {
 
 struct SearchResult {
     std::vector<Hit> hits;
-    std::uint64_t total = 0;  // number of matches (Xapian's estimate when a date window answered)
+    std::uint64_t total = 0;  // number of matches: exact when total_exact, else Xapian's estimate
+    bool total_exact = false;
 };
 
 // Runs `query` over the archive; hits carry title and link.
@@ -62,8 +66,8 @@ void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit)
 // "2023-04-25T10:02:11Z" (shared with the import side): JSON, always UTC.
 using index::iso_date;
 // For people: the local time zone (TZ) — "2023-05-01 01:30", or with `seconds_and_zone`
-// "2023-05-01 01:30:00 +0200".
-enum class DateStyle { short_form, full };
+// "2023-05-01 01:30:00 +0200"; `minutes_and_zone`: "2023-05-01 01:30 +0200" (the web's lists).
+enum class DateStyle { short_form, full, minutes_and_zone };
 std::string local_date(std::int64_t utc_seconds, DateStyle style = DateStyle::short_form);
 // Flags of all locations (index::flag_name), first seen first, no repeats.
 std::vector<std::string> flags_of(const index::DocData& d);

@@ -117,9 +117,10 @@ std::string join(const std::vector<std::string>& xs, const char* sep = ", ") {
     return s;
 }
 
-std::string short_date(std::int64_t t) {
-    std::string d = index::iso_date(t);
-    return d.substr(0, 10) + " " + d.substr(11, 5);
+// A date for people: the archive's time zone (TZ; `mailvault` puts [archive] timezone there,
+// as for the CLI) with its offset shown, in a <time> element that carries the UTC instant.
+std::string time_html(std::int64_t t, query::DateStyle style) {
+    return "<time datetime=\"" + index::iso_date(t) + "\">" + esc(query::local_date(t, style)) + "</time>";
 }
 
 }  // namespace
@@ -141,6 +142,8 @@ Result<std::unique_ptr<App>> App::create(const AppConfig& config, std::unique_pt
     app->archive_ = std::move(*archive);
     app->links_ = std::make_unique<query::LinkBuilder>(config.links);
     app->parse_.stemmer = app->archive_->stemmer();
+    app->parse_.zone = query::DateZone::local;  // date:2023-05-01 is the same day as on the CLI
+    app->parse_.dates_in_memory = true;         // date: and newest/oldest windows: query/date_order.hpp
     app->auth_ = std::move(auth);
     app->sessions_ = std::make_unique<SessionStore>(config.session_idle, config.session_max);
     app->throttle_ = std::make_unique<LoginThrottle>(config.throttle);
@@ -376,7 +379,7 @@ Response App::search_page(const Request& req, const Identity& id) {
     std::string sort_text = req.arg("sort").empty() ? "newest" : req.arg("sort");
     auto sort = query::parse_sort(sort_text);
     auto offset = parse_count(req.arg("offset"), 0, 1u << 30);
-    PageFrame f{"Search — mailvault", id.user.name, id.csrf, q, sort ? sort_text : "newest"};
+    PageFrame f{"Search — mailvault", id.user.name, id.csrf, q, sort ? sort_text : "newest", id.user.role == Role::admin};
     std::string m;
     if (!sort || !offset) {
         m = "<p class=\"error\" id=\"query-error\">sort must be newest, oldest or relevance; offset a number</p>";
@@ -423,8 +426,11 @@ Response App::search_page(const Request& req, const Identity& id) {
         }
     }
     aside += "</aside>";
+    // Xapian counts exactly up to 1,000 matches; beyond, the page says "about" (an exact
+    // count of a common word costs more than the whole search).
     const auto total = res->total;
-    m += "<p id=\"hit-count\" data-total=\"" + std::to_string(total) + "\">" + std::to_string(total) +
+    m += "<p id=\"hit-count\" data-total=\"" + std::to_string(total) + "\" data-exact=\"" +
+         (res->total_exact ? "true" : "false") + "\">" + (res->total_exact ? "" : "about ") + std::to_string(total) +
          (total == 1 ? " message" : " messages") + "</p>";
     m += "<div class=\"results\">";
     m += aside;
@@ -434,7 +440,7 @@ Response App::search_page(const Request& req, const Identity& id) {
         const std::string n = std::to_string(h.docno);
         m += "<li class=\"hit\" data-docno=\"" + n + "\"><a class=\"hit-link\" href=\"/m/" + n + "\">" +
              esc(d.subject.empty() ? "(no subject)" : d.subject) + "</a>";
-        m += "<span class=\"hit-date\">" + esc(short_date(d.date)) + "</span>";
+        m += "<span class=\"hit-date\">" + time_html(d.date, query::DateStyle::minutes_and_zone) + "</span>";
         m += "<span class=\"hit-from\">" + esc(d.from) + "</span>";
         std::string where = join(query::mailboxes_of(d));
         auto folders = query::folders_of(d);
@@ -522,7 +528,7 @@ Response App::message_route(const Request& req, const Identity& id) {
     if (!view) return not_found();
     view->hit.data = rule.visible(std::move(view->hit.data));
     const auto& d = view->hit.data;
-    PageFrame f{view->hit.title + " — mailvault", id.user.name, id.csrf, "", "newest"};
+    PageFrame f{view->hit.title + " — mailvault", id.user.name, id.csrf, "", "newest", id.user.role == Role::admin};
     if (route == "html" && seg.size() == 3) {
         if (!query::html_body(*raw)) return not_found();
         std::string m = "<nav class=\"back\"><a href=\"/m/" + n + "\">&larr; Plain text</a></nav>"
@@ -543,7 +549,7 @@ Response App::message_route(const Request& req, const Identity& id) {
     auto row = [&](const char* name, const std::string& value) {
         if (!value.empty()) m += std::string("<dt>") + name + "</dt><dd>" + esc(value) + "</dd>";
     };
-    row("Date", index::iso_date(d.date));
+    m += "<dt>Date</dt><dd id=\"message-date\">" + time_html(d.date, query::DateStyle::full) + "</dd>";
     row("From", d.from);
     row("To", join(d.to));
     row("Cc", join(d.cc));
@@ -594,7 +600,8 @@ Response App::api_route(const Request& req, const Identity& id) {
             res = query::search_visible(*archive_, db(true), q.empty() ? "*" : q, so, *links_, rule);
         if (!audit("api_search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(true);
         if (!res) return json_error(res.error().kind == Error::Kind::usage ? 400 : 500, res.error().message);
-        std::string body = "{\"total\":" + std::to_string(res->total) + ",\"hits\":[";
+        std::string body = "{\"total\":" + std::to_string(res->total) +
+                           ",\"total_exact\":" + (res->total_exact ? "true" : "false") + ",\"hits\":[";
         for (std::size_t i = 0; i < res->hits.size(); ++i) body += (i ? "," : "") + query::hit_json(res->hits[i]);
         body += "]}";
         return json_response(200, std::move(body));

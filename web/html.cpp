@@ -84,10 +84,11 @@ std::string page(const PageFrame& f, std::string_view main_html) {
             s += o;
             s += "</option>";
         }
-        s += "</select><button type=\"submit\">Search</button></form>"
-             "<span class=\"user\">";
+        s += "</select><button type=\"submit\">Search</button></form><span class=\"user\">";
         s += esc(f.user);
-        s += "</span><form id=\"logout-form\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"";
+        s += "</span>";
+        if (f.admin) s += "<a id=\"admin-link\" href=\"/admin/sources\">Admin</a>";
+        s += "<form id=\"logout-form\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"";
         s += esc(f.csrf);
         s += "\"><button type=\"submit\">Log out</button></form></header>\n";
     }

@@ -19,6 +19,7 @@ struct PageFrame {
     std::string csrf;      // the session's CSRF token for the logout form
     std::string query;     // the search box value
     std::string sort = "newest";
+    bool admin = false;    // the top bar links to /admin/sources
 };
 // A complete page: head (only /static/app.css and /static/app.js), top bar, `main_html`.
 std::string page(const PageFrame& f, std::string_view main_html);

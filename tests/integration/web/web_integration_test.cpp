@@ -217,6 +217,7 @@ class WebTest : public ::testing::Test {
         g->users.push_back({"alice", hash("alice-pw"), {"alice@example.com"}, "user"});
         g->users.push_back({"bob", hash("bob-pw"), {"bob@*"}, "user"});
         g->users.push_back({"auditor", g->users[0].password_hash, {"*"}, "auditor"});
+        g->users.push_back({"root", g->users[0].password_hash, {"*"}, "admin"});
         g->config = g->dir / "mailvault.toml";
         write_file(g->config, "[users.alice]\npassword_hash = \"" + g->users[0].password_hash +
                                   "\"\nmailboxes = [\"alice@example.com\"]\n[users.bob]\npassword_hash = \"" +
@@ -501,6 +502,7 @@ TEST_F(WebTest, QueriesCannotWidenTheFilter) {
     }
     Reply all = c.get("/api/search?q=*");
     EXPECT_EQ(nlohmann::json::parse(all.body)["total"], 2);
+    EXPECT_EQ(nlohmann::json::parse(all.body)["total_exact"], true);
 }
 
 TEST_F(WebTest, SearchPageHasHitsFacetsAndQueryErrors) {
@@ -508,7 +510,7 @@ TEST_F(WebTest, SearchPageHasHitsFacetsAndQueryErrors) {
     Client c = logged_in("alice", "alice-pw");
     Reply r = c.get("/search?q=*");
     ASSERT_EQ(r.status, 200);
-    EXPECT_NE(r.body.find("<p id=\"hit-count\" data-total=\"2\">"), std::string::npos);
+    EXPECT_NE(r.body.find("<p id=\"hit-count\" data-total=\"2\" data-exact=\"true\">2 messages</p>"), std::string::npos);
     EXPECT_NE(r.body.find("<li class=\"hit\" data-docno=\"" + std::to_string(g->alice_plain) + "\">"), std::string::npos);
     EXPECT_NE(r.body.find("class=\"hit-attachment\""), std::string::npos);
     EXPECT_NE(r.body.find("<aside id=\"facets\">"), std::string::npos);
@@ -855,6 +857,87 @@ TEST_F(WebTest, NewMailShowsUpWithoutRestart) {
     write_file(d / "in2" / "2.eml", k_alice_hostile);
     ASSERT_EQ(run_mailvault({"--archive", archive.string(), "-q", "import", (d / "in2").string(), "--mailbox", "alice@example.com"}).exit_code, 0);
     EXPECT_EQ(nlohmann::json::parse(c.get("/api/search?q=*").body)["total"], 2);
+}
+
+// ---- header link, time zone ----
+
+TEST_F(WebTest, AdminLinkInTheHeaderOnlyForAdmins) {
+    start();
+    Client admin = logged_in("root", "alice-pw");
+    Reply page = admin.get("/search?q=quarterly");
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find("<a id=\"admin-link\" href=\"/admin/sources\">Admin</a>"), std::string::npos) << page.body;
+    Reply msg = admin.get("/m/" + std::to_string(g->alice_plain));
+    ASSERT_EQ(msg.status, 200);
+    EXPECT_NE(msg.body.find("id=\"admin-link\""), std::string::npos);
+    EXPECT_EQ(admin.get("/admin/sources").status, 200);
+    for (const char* user : {"alice", "auditor"}) {
+        Client c = logged_in(user, "alice-pw");
+        Reply p = c.get("/search?q=quarterly");
+        ASSERT_EQ(p.status, 200);
+        EXPECT_EQ(p.body.find("admin-link"), std::string::npos) << user;
+        EXPECT_EQ(p.body.find("/admin/"), std::string::npos) << user;
+        EXPECT_EQ(c.get("/admin/sources").status, 404) << user;
+    }
+}
+
+// TZ for one test (a POSIX rule: no tzdata needed), restored after.
+class ScopedTz {
+  public:
+    explicit ScopedTz(const char* tz) {
+        if (const char* old = std::getenv("TZ")) old_ = old, had_ = true;
+        setenv("TZ", tz, 1);
+        tzset();
+    }
+    ~ScopedTz() {
+        if (had_) setenv("TZ", old_.c_str(), 1);
+        else unsetenv("TZ");
+        tzset();
+    }
+
+  private:
+    std::string old_;
+    bool had_ = false;
+};
+
+TEST_F(WebTest, PagesShowDatesInTheArchiveTimeZoneAndTheApiInUtc) {
+    // UTC+14: alice's report of 2023-04-25T10:02:11Z is 2023-04-26 00:02:11 there, and the
+    // hostile mail of 2023-04-26T10:00:00Z is already 2023-04-27.
+    const char* tz = "<+14>-14";
+    ScopedTz zone(tz);
+    start();
+    Client c = logged_in("alice", "alice-pw");
+    const std::string n = std::to_string(g->alice_plain);
+    Reply page = c.get("/search?q=quarterly");
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find("<span class=\"hit-date\"><time datetime=\"2023-04-25T10:02:11Z\">2023-04-26 00:02 +1400</time></span>"),
+              std::string::npos) << page.body;
+    Reply msg = c.get("/m/" + n);
+    ASSERT_EQ(msg.status, 200);
+    EXPECT_NE(msg.body.find("<dd id=\"message-date\"><time datetime=\"2023-04-25T10:02:11Z\">2023-04-26 00:02:11 +1400</time></dd>"),
+              std::string::npos) << msg.body;
+    // The JSON API stays ISO 8601 UTC.
+    auto api = nlohmann::json::parse(c.get("/api/search?q=quarterly").body);
+    ASSERT_EQ(api["hits"].size(), 1u);
+    EXPECT_EQ(api["hits"][0]["date"], "2023-04-25T10:02:11Z");
+    EXPECT_EQ(nlohmann::json::parse(c.get("/api/m/" + n).body)["date"], "2023-04-25T10:02:11Z");
+    // date: typed in the search box is the same local day as on the CLI.
+    auto day = nlohmann::json::parse(c.get("/api/search?q=" + web::url_component("date:2023-04-26")).body);
+    ASSERT_EQ(day["total"], 1) << day.dump();
+    EXPECT_EQ(day["hits"][0]["docno"], g->alice_plain);
+    Reply box = c.get("/search?q=" + web::url_component("date:2023-04-26"));
+    EXPECT_NE(box.body.find("id=\"hit-count\" data-total=\"1\""), std::string::npos) << box.body;
+    EXPECT_NE(box.body.find("data-docno=\"" + n + "\""), std::string::npos);
+    auto cli = run_mailvault({"--archive", g->archive.string(), "search", "--json", "date:2023-04-26 mailbox:alice@example.com"}, "",
+                             {std::string("TZ=") + tz});
+    ASSERT_EQ(cli.exit_code, 0) << cli.err;
+    ASSERT_NE(cli.out.find('\n'), std::string::npos);
+    EXPECT_EQ(nlohmann::json::parse(cli.out.substr(0, cli.out.find('\n')))["docno"], g->alice_plain);
+    EXPECT_EQ(cli.out.find('\n'), cli.out.size() - 1) << cli.out;  // one hit
+    // The explicit UTC form means the UTC day on both.
+    auto utc = nlohmann::json::parse(c.get("/api/search?q=" + web::url_component("date:2023-04-26Z")).body);
+    ASSERT_EQ(utc["total"], 1);
+    EXPECT_EQ(utc["hits"][0]["docno"], g->alice_hostile);
 }
 
 TEST_F(WebTest, ServeCommandListensAndStopsOnSigterm) {

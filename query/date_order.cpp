@@ -1,0 +1,194 @@
+#include "query/date_order.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <mutex>
+
+#include "index/schema.hpp"
+
+namespace mv::query {
+
+// The documents of one shard whose date lies in [lo, hi]: Xapian calls init() once per shard
+// (with that shard alone); a shard's docids are the order's docids de-interleaved (Xapian
+// numbers N databases searched together 1+shard, 1+N+shard, ...). It walks the shard's
+// in-memory dates by docid: a nanosecond per document instead of a value read.
+class DateRangeSource : public Xapian::PostingSource {
+  public:
+    DateRangeSource(std::shared_ptr<const DateOrder> order, double lo, double hi, Xapian::doccount total)
+        : order_(std::move(order)), lo_(lo), hi_(hi), total_(total) {}
+
+    void init(const Xapian::Database& db) override {
+        dates_ = nullptr;
+        own_.clear();
+        pos_ = 0;
+        started_ = false;
+        const auto& uuids = order_->shard_uuids_;
+        const std::string uuid = db.get_uuid();
+        auto it = std::find(uuids.begin(), uuids.end(), uuid);
+        if (!uuid.empty() && it != uuids.end()) {
+            dates_ = &order_->shard_dates_[static_cast<std::size_t>(it - uuids.begin())];
+        } else {
+            // Not a shard of the order's database (cannot happen through DateOrder::range):
+            // still correct, the slow way.
+            own_.assign(db.get_lastdocid(), std::numeric_limits<double>::quiet_NaN());
+            for (auto v = db.valuestream_begin(schema::k_slot_date); v != db.valuestream_end(schema::k_slot_date); ++v)
+                own_[v.get_docid() - 1] = Xapian::sortable_unserialise(*v);
+            dates_ = &own_;
+        }
+        // This shard's exact count (tens of microseconds), so Xapian's match counts stay exact.
+        count_ = 0;
+        for (double d : *dates_) count_ += in(d);
+    }
+    Xapian::doccount get_termfreq_min() const override { return count_; }
+    Xapian::doccount get_termfreq_est() const override { return count_; }
+    Xapian::doccount get_termfreq_max() const override { return count_; }
+    void next(double) override {
+        if (started_) ++pos_;
+        started_ = true;
+        forward();
+    }
+    void skip_to(Xapian::docid did, double) override {
+        started_ = true;
+        if (did > pos_ + 1) pos_ = did - 1;
+        forward();
+    }
+    bool check(Xapian::docid did, double) override {
+        // At `did` if it matches; else "somewhere before the next match" (Xapian moves on).
+        started_ = true;
+        if (did > pos_ + 1) pos_ = did - 1;
+        if (pos_ < dates_->size() && in(( *dates_)[pos_])) return true;
+        forward();
+        return true;
+    }
+    bool at_end() const override { return started_ && pos_ >= dates_->size(); }
+    Xapian::docid get_docid() const override { return static_cast<Xapian::docid>(pos_ + 1); }
+    Xapian::PostingSource* clone() const override { return new DateRangeSource(order_, lo_, hi_, total_); }
+    std::string get_description() const override { return "DateRangeSource(" + std::to_string(total_) + " documents)"; }
+
+  private:
+    bool in(double d) const { return d >= lo_ && d <= hi_; }  // NaN (no date): never
+    void forward() {
+        const auto& v = *dates_;
+        while (pos_ < v.size() && !in(v[pos_])) ++pos_;
+    }
+    std::shared_ptr<const DateOrder> order_;
+    double lo_, hi_;
+    Xapian::doccount total_;              // documents in the range, all shards
+    const std::vector<double>* dates_ = nullptr;
+    std::vector<double> own_;
+    Xapian::doccount count_ = 0;          // this shard's documents in the range
+    std::size_t pos_ = 0;                 // docid - 1
+    bool started_ = false;
+};
+
+namespace {
+
+std::vector<std::string> split_uuids(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= s.size()) {
+        auto colon = s.find(':', start);
+        if (colon == std::string::npos) colon = s.size();
+        out.push_back(s.substr(start, colon - start));
+        start = colon + 1;
+    }
+    return out;
+}
+
+struct CacheEntry {
+    Xapian::doccount count = 0;
+    Xapian::docid last = 0;
+    std::shared_ptr<const DateOrder> order;
+    std::uint64_t used = 0;
+};
+
+std::mutex g_mu;
+std::map<std::string, CacheEntry> g_cache;  // by the database's UUID(s)
+std::uint64_t g_clock = 0;
+constexpr std::size_t k_cache_entries = 8;  // databases kept (shard sets of old generations go)
+
+}  // namespace
+
+std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
+    const std::string uuid = db.get_uuid();
+    const Xapian::doccount count = db.get_doccount();
+    const Xapian::docid last = db.get_lastdocid();
+    if (!uuid.empty()) {
+        std::lock_guard lock(g_mu);
+        auto it = g_cache.find(uuid);
+        if (it != g_cache.end() && it->second.count == count && it->second.last == last) {
+            it->second.used = ++g_clock;
+            return it->second.order;
+        }
+    }
+    auto order = std::make_shared<DateOrder>();
+    order->shard_uuids_ = split_uuids(uuid);
+    const auto n = static_cast<Xapian::docid>(order->shard_uuids_.size());
+    order->shard_dates_.resize(n);
+    for (Xapian::docid s = 0; s < n; ++s)
+        order->shard_dates_[s].assign(last / n + 1, std::numeric_limits<double>::quiet_NaN());
+    order->by_date_.reserve(count);
+    for (auto v = db.valuestream_begin(schema::k_slot_date); v != db.valuestream_end(schema::k_slot_date); ++v) {
+        const Xapian::docid g = v.get_docid();
+        const double d = Xapian::sortable_unserialise(*v);
+        order->by_date_.push_back({d, g});
+        order->shard_dates_[(g - 1) % n][(g - 1) / n] = d;
+    }
+    std::sort(order->by_date_.begin(), order->by_date_.end(), [](const Entry& a, const Entry& b) {
+        return a.date < b.date || (a.date == b.date && a.id < b.id);
+    });
+    if (!uuid.empty()) {
+        std::lock_guard lock(g_mu);
+        g_cache[uuid] = CacheEntry{count, last, order, ++g_clock};
+        while (g_cache.size() > k_cache_entries) {
+            auto oldest = std::min_element(g_cache.begin(), g_cache.end(),
+                                           [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+            g_cache.erase(oldest);
+        }
+    }
+    return order;
+}
+
+std::pair<std::size_t, std::size_t> DateOrder::span(std::optional<double> lo, std::optional<double> hi) const {
+    std::size_t b = 0, e = by_date_.size();
+    if (lo)
+        b = static_cast<std::size_t>(std::lower_bound(by_date_.begin(), by_date_.end(), *lo,
+                                                      [](const Entry& x, double d) { return x.date < d; }) -
+                                     by_date_.begin());
+    if (hi)
+        e = static_cast<std::size_t>(std::upper_bound(by_date_.begin(), by_date_.end(), *hi,
+                                                      [](double d, const Entry& x) { return d < x.date; }) -
+                                     by_date_.begin());
+    return {b, std::max(b, e)};
+}
+
+std::size_t DateOrder::count(std::optional<double> lo, std::optional<double> hi) const {
+    auto [b, e] = span(lo, hi);
+    return e - b;
+}
+
+std::optional<double> DateOrder::kth(std::size_t k, bool newest, std::optional<double> lo, std::optional<double> hi) const {
+    auto [b, e] = span(lo, hi);
+    if (k >= e - b) return std::nullopt;
+    return newest ? by_date_[e - 1 - k].date : by_date_[b + k].date;
+}
+
+double DateOrder::date_of(Xapian::docid id) const {
+    const auto n = static_cast<Xapian::docid>(shard_dates_.size());
+    if (id == 0 || n == 0) return std::numeric_limits<double>::quiet_NaN();
+    const auto& v = shard_dates_[(id - 1) % n];
+    const std::size_t k = (id - 1) / n;
+    return k < v.size() ? v[k] : std::numeric_limits<double>::quiet_NaN();
+}
+
+Xapian::Query DateOrder::range(std::optional<double> lo, std::optional<double> hi) const {
+    auto [b, e] = span(lo, hi);
+    if (b == e) return Xapian::Query::MatchNothing;
+    // The source keeps this order alive for as long as the query (DateOrder::of makes shared ones).
+    auto* source = new DateRangeSource(shared_from_this(), by_date_[b].date, by_date_[e - 1].date,
+                                       static_cast<Xapian::doccount>(e - b));
+    return Xapian::Query(source->release());
+}
+
+}  // namespace mv::query

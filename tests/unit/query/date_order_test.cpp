@@ -1,0 +1,171 @@
+// The in-memory date order of the server (query/date_order.hpp, ParseOptions::dates_in_memory):
+// date: queries and newest/oldest windows through it give exactly what the value-range path
+// gives, on the two-shard fixture archive; the order follows the index when mail is added.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "query/access.hpp"
+#include "query/date_order.hpp"
+#include "query/search.hpp"
+#include "unit/query/fixture_archive.hpp"
+
+namespace mv::query {
+namespace {
+
+using Set = std::set<std::uint64_t>;
+
+class DateOrderTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::TempDir;
+        ASSERT_TRUE(test::build_fixture_archive(dir_->path() / "arc"));
+        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
+        ASSERT_TRUE(a) << a.error().message;
+        archive_ = a->release();
+    }
+    static void TearDownTestSuite() {
+        delete archive_;
+        delete dir_;
+    }
+    static ParseOptions options(bool in_memory) {
+        ParseOptions p;
+        p.stemmer = "english";
+        p.now = 1700000000;  // 2023-11-14T22:13:20Z
+        p.dates_in_memory = in_memory;
+        return p;
+    }
+    static inline test::TempDir* dir_ = nullptr;
+    static inline index::Archive* archive_ = nullptr;
+};
+
+const std::vector<const char*> k_date_queries = {
+    "date:2023",         "date:2023-04",      "date:2018..2023-06 -kernel", "date:2023 OR kernel",
+    "date:..2022 date:2023-07..", "NOT date:2023", "date:1990..1991",   "kernel date:2023..",
+    "date:..2023-04-25", "date:2023-04-25T10:02..2023-12", "(date:2022 OR date:2023-05) -lunch",
+};
+
+TEST_F(DateOrderTest, DateQueriesMatchWhatTheValueRangeMatches) {
+    for (const char* q : k_date_queries) {
+        auto slow = all_matches(*archive_, q, options(false));
+        auto fast = all_matches(*archive_, q, options(true));
+        ASSERT_TRUE(slow) << q << ": " << slow.error().message;
+        ASSERT_TRUE(fast) << q << ": " << fast.error().message;
+        EXPECT_EQ(*fast, *slow) << q;  // same documents, same (oldest-first) order
+        auto n = count(*archive_, q, options(true));
+        ASSERT_TRUE(n);
+        EXPECT_EQ(*n, slow->size()) << q;
+    }
+}
+
+TEST_F(DateOrderTest, WindowsGiveTheOrderOfAFullSortAtEveryOffset) {
+    LinkBuilder links(LinkConfig{});
+    for (Sort sort : {Sort::newest, Sort::oldest}) {
+        for (const char* q : {"*", "NOT kernel", "mailbox:bob@example.org", "date:2023", "date:2018..2023-06 -kernel",
+                              "date:2023 OR kernel", "date:..2022 date:2023-07..", "kernel date:2023.."}) {
+            SearchOptions o;
+            o.sort = sort;
+            o.limit = 100;  // a full sort, through value ranges
+            o.parse = options(false);
+            auto full = search(*archive_, q, o, links);
+            ASSERT_TRUE(full);
+            std::vector<std::uint64_t> want, got;
+            for (const auto& h : full->hits) want.push_back(h.docno);
+            o.parse = options(true);
+            for (std::uint64_t off = 0; off < want.size(); ++off) {
+                o.limit = 1;  // a window of few documents, widened until it holds the hit
+                o.offset = off;
+                auto one = search(*archive_, q, o, links);
+                ASSERT_TRUE(one);
+                ASSERT_EQ(one->hits.size(), 1u) << q << " offset " << off;
+                got.push_back(one->hits[0].docno);
+            }
+            EXPECT_EQ(got, want) << q;
+            o.limit = 3;
+            o.offset = 1;
+            auto page = search(*archive_, q, o, links);
+            ASSERT_TRUE(page);
+            std::vector<std::uint64_t> three;
+            for (const auto& h : page->hits) three.push_back(h.docno);
+            std::vector<std::uint64_t> expect(want.begin() + std::min<std::size_t>(1, want.size()),
+                                              want.begin() + std::min<std::size_t>(4, want.size()));
+            EXPECT_EQ(three, expect) << q;
+        }
+    }
+}
+
+TEST_F(DateOrderTest, TotalsAreExactUpToCheckAtLeastAndSaySoBeyond) {
+    LinkBuilder links(LinkConfig{});
+    AccessRule everything({"*"});
+    Xapian::Database db = archive_->database();
+    for (const char* q : {"*", "date:2023", "kernel", "\"cache flush\"", "date:2018..2023-06 -kernel"}) {
+        SearchOptions o;
+        o.limit = 2;
+        o.parse = options(true);
+        auto r = search_visible(*archive_, db, q, o, links, everything);
+        ASSERT_TRUE(r) << q;
+        auto n = count(*archive_, q, o.parse);
+        ASSERT_TRUE(n);
+        EXPECT_TRUE(r->total_exact) << q;  // at most 1,000 matches: counted
+        EXPECT_EQ(r->total, *n) << q;
+    }
+}
+
+TEST_F(DateOrderTest, OrderKnowsEveryDocumentAndItsRank) {
+    Xapian::Database db = archive_->database();
+    auto order = DateOrder::of(db);
+    EXPECT_EQ(order->size(), db.get_doccount());
+    EXPECT_EQ(DateOrder::of(db).get(), order.get());  // cached while the index is unchanged
+    auto newest = order->kth(0, true, std::nullopt, std::nullopt);
+    auto oldest = order->kth(0, false, std::nullopt, std::nullopt);
+    ASSERT_TRUE(newest && oldest);
+    EXPECT_EQ(Xapian::sortable_serialise(*newest), db.get_value_upper_bound(schema::k_slot_date));
+    EXPECT_EQ(Xapian::sortable_serialise(*oldest), db.get_value_lower_bound(schema::k_slot_date));
+    EXPECT_FALSE(order->kth(order->size(), true, std::nullopt, std::nullopt));
+    EXPECT_EQ(order->count(std::nullopt, std::nullopt), order->size());
+    EXPECT_EQ(order->count(*newest, std::nullopt), 1u);
+    for (Xapian::docid id = 1; id <= db.get_lastdocid(); ++id) {
+        const std::string v = db.get_document(id).get_value(schema::k_slot_date);
+        if (!v.empty()) EXPECT_EQ(order->date_of(id), Xapian::sortable_unserialise(v)) << id;
+    }
+}
+
+TEST(DateOrderFollowsTheIndex, MailAddedAfterTheFirstQueryIsFound) {
+    test::TempDir d;
+    const auto archive = d / "archive";
+    auto mail = [](int day) {
+        return "From: a@example.com\r\nTo: b@example.com\r\nSubject: day " + std::to_string(day) +
+               "\r\nDate: " + std::to_string(day) + " May 2023 12:00:00 +0000\r\nMessage-ID: <d" +
+               std::to_string(day) + "@example.com>\r\n\r\nbody\r\n";
+    };
+    for (int day = 1; day <= 4; ++day) test::write_file(d / "in1" / (std::to_string(day) + ".eml"), mail(day));
+    ASSERT_EQ(test::run_mailvault({"--archive", archive.string(), "-q", "import", (d / "in1").string()}).exit_code, 0);
+    auto a = index::Archive::open(archive, index::OpenMode::read);
+    ASSERT_TRUE(a);
+    Xapian::Database db = (*a)->database();
+    LinkBuilder links(LinkConfig{});
+    AccessRule everything({"*"});
+    SearchOptions o;
+    o.limit = 1;
+    o.parse = ParseOptions{};
+    o.parse.dates_in_memory = true;
+    auto r = search_visible(**a, db, "date:2023-05", o, links, everything);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->total, 4u);
+    ASSERT_EQ(r->hits.size(), 1u);
+    EXPECT_EQ(r->hits[0].data.subject, "day 4");
+    for (int day = 5; day <= 6; ++day) test::write_file(d / "in2" / (std::to_string(day) + ".eml"), mail(day));
+    ASSERT_EQ(test::run_mailvault({"--archive", archive.string(), "-q", "import", (d / "in2").string()}).exit_code, 0);
+    db.reopen();
+    r = search_visible(**a, db, "date:2023-05", o, links, everything);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->total, 6u);
+    ASSERT_EQ(r->hits.size(), 1u);
+    EXPECT_EQ(r->hits[0].data.subject, "day 6");  // the newest, through a fresh order
+    r = search_visible(**a, db, "date:2023-05-05", o, links, everything);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->total, 1u);
+}
+
+}  // namespace
+}  // namespace mv::query
