@@ -29,6 +29,18 @@ std::string toml_source(const std::string& name, const std::string& type, int po
            "\"\ntimeout = 2\nconnect_timeout = 2\nreconnect_attempts = 1\n" + extra + "\n";
 }
 
+// The error lines of one source, for the test log.
+void print_lines(const std::string& err, const std::string& needle) {
+    std::size_t pos = 0;
+    while (pos < err.size()) {
+        auto nl = err.find('\n', pos);
+        std::string line = err.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (line.find(needle) != std::string::npos) std::cout << "    " << line << "\n";
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+    }
+}
+
 class Timer {
   public:
     double seconds() const {
@@ -93,6 +105,7 @@ class DovecotFaults : public ::testing::TestWithParam<Fault> {
         auto r = mv({"sync"});
         std::cout << "[ fault " << type << " " << f.name << " ] sync ended after " << t.seconds() << " s, exit "
                   << r.exit_code << "\n";
+        print_lines(r.err, "source 'work'");
         EXPECT_EQ(r.exit_code, 1) << r.err;  // partial: "other" archived, "work" failed
         // One line naming the source and the step.
         EXPECT_NE(r.err.find("source 'work': "), std::string::npos) << r.err;
@@ -189,6 +202,7 @@ TEST_P(GraphFaults, EndsNamingTheStepNextRunResumes) {
     Timer timer;
     auto r = run_mailvault(graph::mv_args(t.path(), {"sync"}), "", {"MV_TEST_GRAPH_SECRET=" + graph::k_secret});
     std::cout << "[ fault graph " << f.name << " ] sync ended after " << timer.seconds() << " s, exit " << r.exit_code << "\n";
+    print_lines(r.err, "source 'office'");
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_NE(r.err.find("source 'office': "), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(f.expect), std::string::npos) << "expected '" << f.expect << "' in:\n" << r.err;
@@ -272,6 +286,7 @@ TEST_P(SmtpFaults, ReportFailureIsLoggedArchiveRunKeepsItsResult) {
     Timer timer;
     auto r = run_mailvault({"--config", (t / "mailvault.toml").string(), "sync"});
     std::cout << "[ fault smtp " << f.name << " ] sync ended after " << timer.seconds() << " s, exit " << r.exit_code << "\n";
+    print_lines(r.err, "run report");
     EXPECT_EQ(r.exit_code, 0) << r.err;  // the archive run succeeded; the report is one log line
     EXPECT_NE(r.err.find("run report not sent: smtp: " + f.expect), std::string::npos) << r.err;
     EXPECT_EQ(server->received().size(), 0u);
