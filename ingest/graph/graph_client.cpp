@@ -73,6 +73,7 @@ Result<oauth::HttpResponse> GraphClient::get(oauth::HttpClient& http, const std:
         h.push_back("Authorization: Bearer " + *tok);
         h.insert(h.end(), headers.begin(), headers.end());
         ++counters.requests;
+        http.set_timeouts(settings_.connect_timeout_s, settings_.timeout_s);
         auto r = http.get(url, h);
         if (!r) {
             if (++attempts > settings_.max_retries)

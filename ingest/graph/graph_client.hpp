@@ -54,6 +54,8 @@ struct GraphSettings {
     int max_throttle_retries = 60;   // 429
     long retry_base_ms = 1000;       // first backoff step
     long max_retry_after_s = 300;
+    long timeout_s = 120;            // a request that receives under 1 KiB in this long fails (and is retried)
+    long connect_timeout_s = 30;
 };
 
 class GraphClient {

@@ -47,6 +47,7 @@ struct Settings {
     long rate_limit = 10000;
     long rate_window_s = 600;
     long retry_base_ms = 1000;
+    long timeout_s = 120, connect_timeout_s = 30;
     bool include_hidden = false;
     std::size_t queue_bytes = 64u << 20;
 };
@@ -85,7 +86,8 @@ Result<Settings> read_settings(const SourceConfig& c) {
     for (IntKey k : {IntKey{"page_size", &s.page_size, 1, 1000}, IntKey{"concurrency", &s.concurrency, 1, 64},
                      IntKey{"parallel_mailboxes", &s.parallel_mailboxes, 1, 1024},
                      IntKey{"rate_limit", &s.rate_limit, 0, 1000000000}, IntKey{"rate_window", &s.rate_window_s, 1, 86400},
-                     IntKey{"retry_base_ms", &s.retry_base_ms, 1, 600000}}) {
+                     IntKey{"retry_base_ms", &s.retry_base_ms, 1, 600000}, IntKey{"timeout", &s.timeout_s, 1, 86400},
+                     IntKey{"connect_timeout", &s.connect_timeout_s, 1, 86400}}) {
         auto v = c.get_int(k.key, *k.out);
         if (!v) return fail(v.error());
         if (*v < k.lo || *v > k.hi)
@@ -109,6 +111,8 @@ graph::GraphSettings graph_settings(const Settings& s) {
     g.source = s.name;
     g.graph_url = s.graph_url;
     g.retry_base_ms = s.retry_base_ms;
+    g.timeout_s = s.timeout_s;
+    g.connect_timeout_s = s.connect_timeout_s;
     return g;
 }
 

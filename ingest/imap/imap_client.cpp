@@ -19,6 +19,17 @@ bool starts_with_ci(const std::string& s, const std::string& prefix) {
 }
 
 // "{123}" or "{123+}" at the end of a line: the literal's size.
+// The step an error names: the command without credentials, its arguments shortened.
+std::string describe_command(const std::string& command) {
+    std::string verb = command.substr(0, command.find(' '));
+    std::string v = verb;
+    for (auto& ch : v) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (v == "LOGIN" || v == "AUTHENTICATE") return "IMAP " + v;
+    std::string d = "IMAP " + command;
+    if (d.size() > 60) d = d.substr(0, 57) + "...";
+    return d;
+}
+
 std::optional<std::size_t> trailing_literal(const std::string& line) {
     if (line.empty() || line.back() != '}') return std::nullopt;
     auto open = line.rfind('{');
@@ -248,11 +259,16 @@ Result<Response> Client::read_response() {
     if (!line) return fail(line.error());
     r.text = std::move(*line);
     while (auto n = trailing_literal(r.text)) {
+        if (auto u = r.text.find("UID "); u != std::string::npos && r.text.find("FETCH") != std::string::npos) {
+            std::string uid;
+            for (std::size_t i = u + 4; i < r.text.size() && std::isdigit(static_cast<unsigned char>(r.text[i])); ++i) uid += r.text[i];
+            if (!uid.empty()) stream_->set_step("IMAP UID FETCH " + uid + " (literal of " + std::to_string(*n) + " bytes)");
+        }
         std::string lit;
-        auto got = stream_->read_exact(*n, lit);
+        auto got = stream_->read_exact(*n, lit, true);
         if (!got) return fail(got.error());
         r.literals.push_back(std::move(lit));
-        auto more = stream_->read_line();
+        auto more = stream_->read_line(64u << 20, true);
         if (!more) return fail(more.error());
         r.text += *more;
     }
@@ -260,6 +276,7 @@ Result<Response> Client::read_response() {
 }
 
 Result<void> Client::send(const std::string& tag, const std::string& command) {
+    stream_->set_step(describe_command(command));
     return stream_->write(tag + " " + command + "\r\n");
 }
 
@@ -313,6 +330,7 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
     if (!s) return fail(s.error());
     c->stream_ = std::move(*s);
     const std::string where = c->stream_->where();
+    c->stream_->set_step("IMAP greeting");
     auto greeting = c->read_response();
     if (!greeting) return fail(greeting.error());
     const std::string& g = greeting->text;
@@ -494,18 +512,20 @@ Result<std::vector<std::uint32_t>> Client::uids_from(std::uint32_t first) {
 Result<void> Client::fetch(const std::vector<std::uint32_t>& uids, std::size_t batch, std::size_t window,
                            const std::string& items, const std::function<bool(Fetched&&)>& sink) {
     std::size_t next = 0;
-    std::deque<std::string> in_flight;
+    std::deque<std::string> in_flight, steps;
     auto send_next = [&]() -> Result<void> {
         std::size_t end = std::min(uids.size(), next + batch);
         std::vector<std::uint32_t> chunk(uids.begin() + static_cast<long>(next), uids.begin() + static_cast<long>(end));
         next = end;
         std::string tag = next_tag();
         in_flight.push_back(tag);
+        steps.push_back(describe_command("UID FETCH " + uid_set(chunk)));
         return send(tag, "UID FETCH " + uid_set(chunk) + " " + items);
     };
     while (next < uids.size() && in_flight.size() < window)
         if (auto r = send_next(); !r) return r;
     while (!in_flight.empty()) {
+        stream_->set_step(steps.front());
         auto r = read_response();
         if (!r) return fail(r.error());
         if (r->text.rfind("* ", 0) == 0) {
@@ -524,6 +544,7 @@ Result<void> Client::fetch(const std::vector<std::uint32_t>& uids, std::size_t b
         if (r->text.rfind(tag + " ", 0) == 0) {
             std::string status = r->text.substr(tag.size() + 1);
             in_flight.pop_front();
+            steps.pop_front();
             if (!starts_with_ci(status, "OK"))
                 net::log("source '" + account_.source + "': UID FETCH partly refused: " + status);
             if (next < uids.size())

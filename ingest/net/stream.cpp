@@ -92,7 +92,14 @@ bool wait_fd(int fd, short events, std::chrono::milliseconds timeout) {
 std::string Stream::where() const { return endpoint_.host + ":" + std::to_string(endpoint_.port); }
 
 Error Stream::io_error(const std::string& what) const {
-    return make_error(Error::Kind::unreachable, "source '" + endpoint_.source + "': " + what);
+    return make_error(Error::Kind::unreachable,
+                      "source '" + endpoint_.source + "': " + (step_.empty() ? "" : step_ + ": ") + what);
+}
+
+void Stream::begin_read() {
+    window_start_ = std::chrono::steady_clock::now();
+    window_bytes_ = 0;
+    read_bytes_ = 0;
 }
 
 Result<std::unique_ptr<Stream>> Stream::connect(const Endpoint& endpoint, Security security) {
@@ -190,13 +197,15 @@ Result<void> Stream::start_tls() {
     // Anything buffered before the handshake would be a protocol violation (STARTTLS injection).
     buf_.clear();
     pos_ = 0;
+    begin_read();
     for (;;) {
         ERR_clear_error();
         int r = SSL_connect(ssl);
         if (r == 1) break;
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (!wait_fd(fd_, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, endpoint_.read_timeout))
+            // One deadline for the whole handshake: a server trickling its certificate ends too.
+            if (!wait_fd(fd_, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, window_left()))
                 return fail(io_error("timeout: no TLS handshake from " + where() + " within " +
                                          std::to_string(endpoint_.read_timeout.count() / 1000) + " s"));
             continue;
@@ -280,8 +289,23 @@ Result<void> Stream::write(std::string_view bytes) {
     return ok();
 }
 
+std::chrono::milliseconds Stream::window_left() const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(window_start_ + endpoint_.read_timeout -
+                                                                      std::chrono::steady_clock::now());
+    return std::max(left, std::chrono::milliseconds(0));
+}
+
+Error Stream::stalled() const {
+    const long s = static_cast<long>(endpoint_.read_timeout.count() / 1000);
+    if (read_bytes_ == 0) return io_error("timeout: no answer from " + where() + " for " + std::to_string(s) + " s");
+    return io_error("timeout: server " + where() + " sent only " + std::to_string(window_bytes_) + " bytes in " +
+                    std::to_string(s) + " s (stalled or trickling mid-reply, after " + std::to_string(read_bytes_) +
+                    " bytes of it)");
+}
+
 Result<void> Stream::fill() {
     if (fd_ < 0) return fail(io_error("connection to " + where() + " is closed"));
+    if (window_start_ == std::chrono::steady_clock::time_point{}) begin_read();
     if (pos_ > 0 && pos_ == buf_.size()) {
         buf_.clear();
         pos_ = 0;
@@ -300,10 +324,9 @@ Result<void> Stream::fill() {
             if (r <= 0) {
                 int e = SSL_get_error(as_ssl(ssl_), r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                    if (!wait_fd(fd_, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, endpoint_.read_timeout)) {
+                    if (!wait_fd(fd_, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, window_left())) {
                         buf_.resize(old);
-                        return fail(io_error("timeout: server " + where() + " did not answer within " +
-                                             std::to_string(endpoint_.read_timeout.count() / 1000) + " s"));
+                        return fail(stalled());
                     }
                     continue;
                 }
@@ -316,10 +339,9 @@ Result<void> Stream::fill() {
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    if (!wait_fd(fd_, POLLIN, endpoint_.read_timeout)) {
+                    if (!wait_fd(fd_, POLLIN, window_left())) {
                         buf_.resize(old);
-                        return fail(io_error("timeout: server " + where() + " did not answer within " +
-                                             std::to_string(endpoint_.read_timeout.count() / 1000) + " s"));
+                        return fail(stalled());
                     }
                     continue;
                 }
@@ -332,11 +354,20 @@ Result<void> Stream::fill() {
             }
         }
         buf_.resize(old + static_cast<std::size_t>(n));
+        read_bytes_ += static_cast<std::size_t>(n);
+        window_bytes_ += static_cast<std::size_t>(n);
+        if (window_bytes_ >= k_min_progress) {
+            window_start_ = std::chrono::steady_clock::now();
+            window_bytes_ = 0;
+        } else if (std::chrono::steady_clock::now() - window_start_ >= endpoint_.read_timeout) {
+            return fail(stalled());  // a byte now and then is not an answer
+        }
         return ok();
     }
 }
 
-Result<std::string> Stream::read_line(std::size_t max) {
+Result<std::string> Stream::read_line(std::size_t max, bool same_reply) {
+    if (!same_reply) begin_read();
     std::size_t scan = pos_;
     for (;;) {
         auto nl = buf_.find('\n', scan);
@@ -355,7 +386,8 @@ Result<std::string> Stream::read_line(std::size_t max) {
     }
 }
 
-Result<void> Stream::read_exact(std::size_t n, std::string& out) {
+Result<void> Stream::read_exact(std::size_t n, std::string& out, bool same_reply) {
+    if (!same_reply) begin_read();
     out.reserve(out.size() + n);
     while (n > 0) {
         if (pos_ == buf_.size()) {

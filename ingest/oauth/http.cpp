@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <mutex>
@@ -70,10 +71,11 @@ Result<HttpResponse> HttpClient::perform(const std::string& url, const std::vect
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    // No total timeout: a 60 MB message may take long; give up only on a stalled transfer.
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_s_);
+    // No total timeout: a 60 MB message may take long; give up only on a stalled transfer:
+    // one that does not answer, stops mid-body or trickles (under 1 KiB per stall_s_).
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, std::max(1L, 1024L / std::max(1L, stall_s_)));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s_);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");

@@ -28,7 +28,15 @@ class HttpClient {
     Result<HttpResponse> post_form(const std::string& url, const std::string& body,
                                    const std::vector<std::string>& headers = {});
 
+    // Connect timeout, and the stall timeout: a transfer (waiting for the answer included)
+    // that receives less than 1 KiB in `stall_s` seconds fails. Defaults 30 s and 120 s.
+    void set_timeouts(long connect_s, long stall_s) {
+        connect_s_ = connect_s;
+        stall_s_ = stall_s;
+    }
+
   private:
+    long connect_s_ = 30, stall_s_ = 120;
     Result<HttpResponse> perform(const std::string& url, const std::vector<std::string>& headers,
                                  const std::string* post_body);
     void* curl_;

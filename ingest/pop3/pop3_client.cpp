@@ -7,6 +7,15 @@
 #include "ingest/net/sasl.hpp"
 
 namespace mv::ingest::pop3 {
+namespace {
+// The step an error names: the command without credentials.
+std::string describe(const std::string& line) {
+    std::string verb = line.substr(0, line.find(' '));
+    if (verb == "PASS" || verb == "AUTH" || verb == "USER" || verb == "APOP") return "POP3 " + verb;
+    return "POP3 " + line.substr(0, 60);
+}
+}  // namespace
+
 Client::~Client() = default;
 
 Error Client::fail_msg(Error::Kind k, const std::string& what) const {
@@ -21,13 +30,14 @@ Result<std::string> Client::status_line(const std::string& what) {
 }
 
 Result<std::string> Client::command(const std::string& line) {
+    stream_->set_step(describe(line));
     if (auto w = stream_->write(line + "\r\n"); !w) return fail(w.error());
     return status_line(line.substr(0, line.find(' ')));
 }
 
 Result<void> Client::multiline(std::string& out) {
     for (;;) {
-        auto line = stream_->read_line();
+        auto line = stream_->read_line(64u << 20, true);  // one reply with its status line
         if (!line) return fail(line.error());
         const std::string& l = *line;
         if (!l.empty() && l[0] == '.') {
@@ -66,6 +76,7 @@ Result<std::unique_ptr<Client>> Client::open(const net::Account& account) {
     if (!s) return fail(s.error());
     c->stream_ = std::move(*s);
     const std::string where = c->stream_->where();
+    c->stream_->set_step("POP3 greeting");
     auto greeting = c->stream_->read_line(1 << 16);
     if (!greeting) return fail(greeting.error());
     if (greeting->rfind("+OK", 0) != 0)
@@ -107,6 +118,7 @@ Result<void> Client::authenticate() {
             if (u.error().kind == Error::Kind::unreachable) return fail(u.error());
             return auth_error(net::detail(u.error().message));
         }
+        stream_->set_step("POP3 PASS");
         if (auto w = stream_->write("PASS " + account_.secret + "\r\n"); !w) return w;
         auto line = stream_->read_line(1 << 16);
         if (!line) return fail(line.error());
@@ -118,6 +130,7 @@ Result<void> Client::authenticate() {
         return fail(fail_msg(Error::Kind::auth, "server " + where + " does not offer AUTH " + mech));
     std::string ir = m == net::AuthMethod::plain ? net::sasl_plain(account_.username, account_.secret)
                                                  : net::sasl_xoauth2(account_.username, account_.secret);
+    stream_->set_step(std::string("POP3 AUTH ") + mech);
     if (auto w = stream_->write(std::string("AUTH ") + mech + " " + ir + "\r\n"); !w) return w;
     for (;;) {
         auto line = stream_->read_line(1 << 16);
@@ -173,6 +186,7 @@ Result<void> Client::retr(const std::vector<unsigned>& msgnos, std::size_t windo
     while (!in_flight.empty()) {
         unsigned n = in_flight.front();
         in_flight.pop_front();
+        stream_->set_step("POP3 RETR " + std::to_string(n));
         auto st = status_line("RETR " + std::to_string(n));
         if (!st) {
             if (st.error().kind == Error::Kind::unreachable) return fail(st.error());
@@ -195,6 +209,7 @@ Result<void> Client::dele_and_quit(const std::vector<unsigned>& msgnos) {
         std::string batch;
         std::size_t end = std::min(msgnos.size(), i + window);
         for (std::size_t k = i; k < end; ++k) batch += "DELE " + std::to_string(msgnos[k]) + "\r\n";
+        stream_->set_step("POP3 DELE");
         if (auto w = stream_->write(batch); !w) return w;
         for (std::size_t k = i; k < end; ++k)
             if (auto st = status_line("DELE"); !st) return fail(st.error());
