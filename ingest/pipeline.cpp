@@ -267,8 +267,10 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
                                " message " + item->raw.where.server_id + ": not mail, not archived: " + item->rejected);
                     commit_entries(item->raw, false);
+                    if (options.on_message) options.on_message(item->raw.where, MessageFate::rejected, "not mail: " + item->rejected);
                 } else if (item->error) {
                     ++summary.failed;
+                    if (options.on_message) options.on_message(item->raw.where, MessageFate::failed, item->error->message);
                     note_error(item->raw.where.source + " " + item->raw.where.mailbox + "/" + item->raw.where.folder +
                                " message " + item->raw.where.server_id + ": " + item->error->message);
                     checkpoints_blocked = true;
@@ -279,6 +281,8 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                 } else {
                     if (item->duplicate) ++summary.duplicates;
                     else ++summary.added;
+                    if (options.on_message)
+                        options.on_message(item->raw.where, item->duplicate ? MessageFate::duplicate : MessageFate::added, {});
                     if (item->broken) ++summary.broken;
                     commit_entries(item->raw, true);
                     ++since_commit;

@@ -12,6 +12,9 @@
 
 namespace mv::ingest {
 
+// What became of one message of a source (PipelineOptions::on_message).
+enum class MessageFate { added, duplicate, failed, rejected };
+
 struct PipelineOptions {
     std::size_t max_in_flight = 64;            // messages in the pipeline at once
     std::size_t max_bytes_in_flight = 256ull << 20;  // and their raw bytes (huge messages)
@@ -22,6 +25,9 @@ struct PipelineOptions {
     // Set (e.g. by a SIGINT handler) to stop reading: what was read is archived and committed,
     // then the run ends with ImportSummary::interrupted.
     const std::atomic<bool>* stop = nullptr;
+    // Called in order for every message once its fate is known (archived as new or duplicate,
+    // failed, or rejected as not mail, with why): the completeness record of a sync.
+    std::function<void(const index::Location&, MessageFate, const std::string& why)> on_message;
 };
 
 struct ImportSummary {

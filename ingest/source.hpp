@@ -2,7 +2,9 @@
 // A source yields raw RFC 822 messages with where they were found.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,6 +41,62 @@ struct SourceReport {
     std::vector<std::string> skips;         // "path: reason", the first 100
 };
 
+// What a source learnt about one folder in a run, for the completeness record (see
+// ingest/completeness.hpp): what the server listed, what was to be fetched, what failed.
+struct FolderTally {
+    std::string mailbox, folder;
+    bool listed = false;          // the server's list of the folder was read
+    std::uint64_t on_server = 0;  // messages the server listed (IMAP EXISTS, POP3 UIDL, Graph totalItemCount)
+    std::uint64_t to_fetch = 0;   // of those, the ones past the checkpoint this run set out to fetch
+    std::uint64_t gone = 0;       // listed to fetch, but gone from the server before they were fetched
+    std::vector<std::pair<std::string, std::string>> failed;  // server id ("" for the whole folder), why
+};
+
+// Thread-safe per-folder tallies; a source that lists a server keeps one.
+class FolderTallies {
+  public:
+    // Registers the folder (not yet listed): it is named in the record even if never reached.
+    void selected(const std::string& mailbox, const std::string& folder) {
+        std::lock_guard lk(mu_);
+        at(mailbox, folder);
+    }
+    void listed(const std::string& mailbox, const std::string& folder, std::uint64_t on_server, std::uint64_t to_fetch) {
+        std::lock_guard lk(mu_);
+        FolderTally& t = at(mailbox, folder);
+        t.listed = true;
+        t.on_server = on_server;
+        t.to_fetch = to_fetch;
+    }
+    void add_to_fetch(const std::string& mailbox, const std::string& folder, std::uint64_t n) {
+        std::lock_guard lk(mu_);
+        at(mailbox, folder).to_fetch += n;
+    }
+    void gone(const std::string& mailbox, const std::string& folder, std::uint64_t n) {
+        std::lock_guard lk(mu_);
+        at(mailbox, folder).gone += n;
+    }
+    void failed(const std::string& mailbox, const std::string& folder, const std::string& id, const std::string& why) {
+        std::lock_guard lk(mu_);
+        at(mailbox, folder).failed.emplace_back(id, why);
+    }
+    std::vector<FolderTally> snapshot() const {
+        std::lock_guard lk(mu_);
+        std::vector<FolderTally> out;
+        for (const auto& [k, t] : by_folder_) out.push_back(t);
+        return out;
+    }
+
+  private:
+    FolderTally& at(const std::string& mailbox, const std::string& folder) {
+        FolderTally& t = by_folder_[{mailbox, folder}];
+        t.mailbox = mailbox;
+        t.folder = folder;
+        return t;
+    }
+    mutable std::mutex mu_;
+    std::map<std::pair<std::string, std::string>, FolderTally> by_folder_;
+};
+
 class Source {
   public:
     virtual ~Source() = default;
@@ -56,9 +114,12 @@ class Source {
     // Called once after the last commit.
     virtual void finish() {}
     virtual const SourceReport& report() const { return report_; }
+    // Per folder: listed, to fetch, failed (sources that list a server; empty for local files).
+    std::vector<FolderTally> folder_tallies() const { return tallies_.snapshot(); }
 
   protected:
     SourceReport report_;
+    FolderTallies tallies_;
 };
 
 // A checkpoint key for `source`: "cp:<source>:<key>".

@@ -106,6 +106,30 @@ Result<std::string> prometheus_text(const index::Archive& archive) {
     for (const auto& r : runs) w.sample("mailvault_last_run_messages_added", {{"source", r.source}}, r.added);
     w.family("mailvault_failures_total", "gauge", "Messages the last run of the source could not archive.");
     for (const auto& r : runs) w.sample("mailvault_failures_total", {{"source", r.source}}, r.failed);
+    // Completeness per folder, as the last sync of each source recorded it.
+    struct Gauge {
+        const char* name;
+        const char* help;
+        std::uint64_t FolderCompleteness::*field;
+    };
+    const Gauge gauges[] = {
+        {"mailvault_folder_listed", "Messages the server listed in the folder at the last sync.", &FolderCompleteness::on_server},
+        {"mailvault_folder_archived", "Of the listed messages, those archived (earlier or at the last sync).", &FolderCompleteness::archived},
+        {"mailvault_folder_failed", "Messages of the folder the last sync could not archive.", &FolderCompleteness::failed},
+        {"mailvault_folder_pending", "Messages of the folder still to fetch after the last sync (deadline, interrupted).", &FolderCompleteness::pending},
+    };
+    for (const auto& g : gauges) {
+        w.family(g.name, "gauge", g.help);
+        for (const auto& r : s->syncs)
+            for (const auto& f : r.folders) {
+                if (g.field == &FolderCompleteness::on_server && !f.listed) continue;  // unknown, not 0
+                w.sample(g.name, {{"source", r.source}, {"mailbox", f.mailbox}, {"folder", f.folder}}, static_cast<double>(f.*g.field));
+            }
+    }
+    w.family("mailvault_folder_complete", "gauge", "1 when the last sync archived every message the server listed in the folder.");
+    for (const auto& r : s->syncs)
+        for (const auto& f : r.folders)
+            w.sample("mailvault_folder_complete", {{"source", r.source}, {"mailbox", f.mailbox}, {"folder", f.folder}}, f.complete() ? 1 : 0);
     return w.str();
 }
 

@@ -87,7 +87,48 @@ std::string human(std::uint64_t b) {
     return buf;
 }
 
+// `text` cut to `width` columns (bytes; UTF-8 continuation bytes not split), "..." marking a cut.
+std::string clip(const std::string& text, std::size_t width = 80) {
+    if (text.size() <= width) return text;
+    std::size_t n = width - 3;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return text.substr(0, n) + "...";
+}
+
+std::uint64_t count(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>()
+           : it != j.end() && it->is_number_integer() ? static_cast<std::uint64_t>(std::max<std::int64_t>(0, it->get<std::int64_t>()))
+                                                      : 0;
+}
+
 }  // namespace
+
+std::vector<FolderCompleteness> folders_of_record(const std::string& lastsync_json, bool* has_folders) {
+    std::vector<FolderCompleteness> out;
+    auto j = nlohmann::json::parse(lastsync_json, nullptr, false);
+    const bool has = j.is_object() && j.contains("folders") && j["folders"].is_array();
+    if (has_folders) *has_folders = has;
+    if (!has) return out;
+    for (const auto& f : j["folders"]) {
+        if (!f.is_object()) continue;
+        FolderCompleteness c;
+        c.mailbox = f.value("mailbox", "");
+        c.folder = f.value("folder", "");
+        c.listed = f.contains("listed") && f["listed"].is_number();
+        c.on_server = count(f, "listed");
+        c.archived = count(f, "archived");
+        c.added = count(f, "new");
+        c.failed = count(f, "failed");
+        c.pending = count(f, "pending");
+        c.gone = count(f, "gone");
+        if (f.contains("failures") && f["failures"].is_array())
+            for (const auto& x : f["failures"])
+                if (x.is_object()) c.failures.emplace_back(x.value("id", ""), x.value("error", ""));
+        out.push_back(std::move(c));
+    }
+    return out;
+}
 
 Result<ArchiveStats> compute_stats(const index::Archive& archive) {
     try {
@@ -123,6 +164,7 @@ Result<ArchiveStats> compute_stats(const index::Archive& archive) {
                 if (j.contains("added") && j["added"].is_number()) r.added = j["added"].get<std::uint64_t>();
                 if (j.contains("errors") && j["errors"].is_array())
                     for (const auto& e : j["errors"]) r.errors.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+                r.folders = folders_of_record(value, &r.has_folders);
             } else {
                 r.result = "unreadable record";
             }
@@ -152,9 +194,36 @@ std::string stats_text(const ArchiveStats& s) {
     if (!s.syncs.empty()) {
         out += "last sync:\n";
         for (const auto& r : s.syncs) {
-            out += "  " + r.source + ": " + r.time + " " + r.result + ", " + std::to_string(r.added) + " added";
-            if (!r.errors.empty()) out += ", " + std::to_string(r.errors.size()) + " error(s): " + r.errors.front();
-            out += "\n";
+            std::string line = "  " + r.source + ": " + r.time + " " + r.result + ", " + std::to_string(r.added) + " added";
+            if (!r.errors.empty()) line += ", " + std::to_string(r.errors.size()) + " error(s): " + r.errors.front();
+            out += clip(line) + "\n";
+        }
+    }
+    // Completeness: what the server listed against what is archived, per folder.
+    bool any = std::any_of(s.syncs.begin(), s.syncs.end(), [](const SyncRecord& r) { return !r.folders.empty(); });
+    if (any) {
+        out += "completeness of the last sync (listed on the server / archived):\n";
+        for (const auto& r : s.syncs) {
+            if (r.folders.empty()) continue;
+            std::string mailbox = "\x01";
+            for (const auto& f : r.folders) {
+                if (f.mailbox != mailbox) {
+                    mailbox = f.mailbox;
+                    out += clip("  " + r.source + " " + (mailbox.empty() ? std::string("(no mailbox)") : mailbox)) + "\n";
+                }
+                std::string line = "    " + (f.folder.empty() ? std::string("(folder list)") : f.folder) + ": ";
+                if (f.listed) line += std::to_string(f.on_server) + " listed, " + std::to_string(f.archived) + " archived";
+                else line += "not listed";
+                if (f.failed) line += ", " + std::to_string(f.failed) + " failed";
+                if (f.pending) line += ", " + std::to_string(f.pending) + " to fetch";
+                line += f.complete() ? "" : " INCOMPLETE";
+                out += clip(line) + "\n";
+                for (std::size_t i = 0; i < f.failures.size() && i < 5; ++i) {
+                    const auto& [id, why] = f.failures[i];
+                    out += clip("      " + (id.empty() ? std::string("folder") : "id " + id) + ": " + why) + "\n";
+                }
+                if (f.failed > 5) out += "      ... " + std::to_string(f.failed - 5) + " more (stats --json)\n";
+            }
         }
     }
     return out;
@@ -185,6 +254,28 @@ std::string stats_json(const ArchiveStats& s) {
         x["result"] = r.result;
         x["added"] = r.added;
         x["errors"] = r.errors;
+        if (r.has_folders) {
+            x["complete"] = std::all_of(r.folders.begin(), r.folders.end(), [](const auto& f) { return f.complete(); });
+            auto folders = nlohmann::ordered_json::array();
+            for (const auto& f : r.folders) {
+                nlohmann::ordered_json y;
+                y["mailbox"] = f.mailbox;
+                y["folder"] = f.folder;
+                if (f.listed) y["listed"] = f.on_server;
+                else y["listed"] = nullptr;
+                y["archived"] = f.archived;
+                y["new"] = f.added;
+                y["failed"] = f.failed;
+                y["pending"] = f.pending;
+                y["gone"] = f.gone;
+                y["complete"] = f.complete();
+                auto fl = nlohmann::ordered_json::array();
+                for (const auto& [id, why] : f.failures) fl.push_back({{"id", id}, {"error", why}});
+                y["failures"] = std::move(fl);
+                folders.push_back(std::move(y));
+            }
+            x["folders"] = std::move(folders);
+        }
         syncs.push_back(std::move(x));
     }
     j["last_sync"] = std::move(syncs);

@@ -15,13 +15,27 @@ struct GroupStats {
     std::uint64_t bytes = 0;  // raw size of the originals
 };
 
+// One folder of a sync's completeness record (see ingest/completeness.hpp).
+struct FolderCompleteness {
+    std::string mailbox, folder;
+    bool listed = false;  // false: the server's list of it was not read in that run
+    std::uint64_t on_server = 0, archived = 0, added = 0, failed = 0, pending = 0, gone = 0;
+    std::vector<std::pair<std::string, std::string>> failures;  // server id ("": the folder), error
+    bool complete() const { return listed && failed == 0 && pending == 0; }
+};
+
 struct SyncRecord {
     std::string source;
     std::string time;    // as recorded
     std::string result;  // ok | partial | failed
     std::uint64_t added = 0;
     std::vector<std::string> errors;
+    bool has_folders = false;  // recorded by a version that keeps completeness records
+    std::vector<FolderCompleteness> folders;
 };
+
+// The completeness records of a stored "lastsync:" value (empty when it has none).
+std::vector<FolderCompleteness> folders_of_record(const std::string& lastsync_json, bool* has_folders = nullptr);
 
 struct ArchiveStats {
     std::uint64_t messages = 0;

@@ -19,6 +19,7 @@
 #include "ingest/net/account.hpp"
 #include "ingest/oauth/client_credentials.hpp"
 #include "ingest/oauth/http.hpp"
+#include "ingest/server_listing.hpp"
 
 namespace mv::ingest {
 
@@ -281,6 +282,7 @@ class GraphSource final : public Source {
         if (report_.errors.size() < 200) report_.errors.push_back(line);
     }
     void mailbox_done(bool ok) { (ok ? mailboxes_ok_ : mailboxes_failed_)++; }
+    FolderTallies& tallies() { return tallies_; }
     void note_delivered(std::size_t bytes) {
         delivered_++;
         delivered_bytes_ += bytes;
@@ -348,6 +350,7 @@ class MailboxRun {
             f.failed = true;
         }
         src_.add_error(line);
+        src_.tallies().failed(upn_, f.path, "", line);
     }
 
     GraphSource& src_;
@@ -370,10 +373,13 @@ bool MailboxRun::run() {
         if ((s_.mailboxes.size() == 1 && s_.mailboxes[0] == "*") && list.error().kind == Error::Kind::not_found)
             return true;  // a user without a mailbox
         src_.add_error(list.error().message);
+        src_.tallies().failed(upn_, "", "", list.error().message);
         return false;
     }
     for (const auto& fi : *list) {
         if (!folder_selected(s_, fi.path)) continue;
+        // The delta rounds of this run add what is to fetch; totalItemCount is what the folder has.
+        src_.tallies().listed(upn_, fi.path, static_cast<std::uint64_t>(std::max(0L, fi.total)), 0);
         auto f = std::make_unique<FolderJob>();
         f->id = fi.id;
         f->path = fi.path;
@@ -494,6 +500,7 @@ void MailboxRun::list_page(HttpClient& http, FolderJob& f) {
     std::erase_if(page->removals, [](const index::Location& l) { return l.server_id.empty(); });
     src_.removed += page->removals.size();
     page->remaining = ids.size();
+    src_.tallies().add_to_fetch(upn_, f.path, ids.size());
     {
         std::lock_guard lk(f.mu);
         f.pages.push_back(page);
@@ -510,14 +517,17 @@ void MailboxRun::list_page(HttpClient& http, FolderJob& f) {
 void MailboxRun::fetch(HttpClient& http, const Task& t) {
     FolderJob& f = *t.folder;
     if (mailbox_failed_) {
+        src_.tallies().failed(upn_, f.path, t.id, "not fetched: the mailbox refused access");
         complete(f, t.page, std::nullopt, true);
         return;
     }
     std::string url = src_.client().url(user_path(upn_) + "/messages/" + url_encode(t.id) + "/$value");
     auto r = src_.client().get(http, url, &gate_, {"Prefer: IdType=\"ImmutableId\""}, src_.stop_flag());
     if (!r) {
-        if (r.error().message != "stopped")
+        if (r.error().message != "stopped") {
             src_.add_error(r.error().message + " (mailbox " + upn_ + ", folder " + f.path + ", message " + t.id + ")", 1);
+            src_.tallies().failed(upn_, f.path, t.id, r.error().message);
+        }
         complete(f, t.page, std::nullopt, true);
         return;
     }
@@ -532,11 +542,13 @@ void MailboxRun::fetch(HttpClient& http, const Task& t) {
         return;
     }
     if (r->status == 404) {  // deleted between listing and fetching
+        src_.tallies().gone(upn_, f.path, 1);
         complete(f, t.page, std::nullopt, false);
         return;
     }
     auto e = graph::describe_graph_error(s_.name, upn_, "folder " + f.path + ", message " + t.id, r->status, r->body);
     src_.add_error(e.message, 1);
+    src_.tallies().failed(upn_, f.path, t.id, e.message);
     complete(f, t.page, std::nullopt, true);
 }
 
@@ -717,6 +729,66 @@ Result<std::vector<std::string>> check_graph_source(const SourceConfig& config) 
     }
     if (good == 0 && !last_error.message.empty()) return fail(last_error);
     return lines;
+}
+
+Result<std::vector<ListedFolder>> list_unarchived_graph(const SourceConfig& config, const ArchivedFn& archived) {
+    auto s = read_settings(config);
+    if (!s) return fail(s.error());
+    auto tokens = make_tokens(*s);
+    if (auto t = tokens->token(); !t) return fail(t.error());
+    GraphClient client(graph_settings(*s), tokens);
+    HttpClient http;
+    auto mailboxes = resolve_mailboxes(client, http, *s, nullptr);
+    if (!mailboxes) return fail(mailboxes.error());
+    const bool all_star = s->mailboxes.size() == 1 && s->mailboxes[0] == "*";
+    std::vector<ListedFolder> out;
+    for (const auto& upn : *mailboxes) {
+        auto folders = list_folders(client, http, nullptr, *s, upn, nullptr);
+        if (!folders) {
+            if (all_star && folders.error().kind == Error::Kind::not_found) continue;
+            if (folders.error().kind == Error::Kind::unreachable) return fail(folders.error());
+            out.push_back(ListedFolder{upn, "", "", 0, {}, folders.error().message});
+            continue;
+        }
+        for (const auto& fi : *folders) {
+            if (!folder_selected(*s, fi.path)) continue;
+            ListedFolder lf{upn, fi.path, "", 0, {}, ""};
+            // A fresh delta round lists exactly what the folder holds now, with the ids the source records.
+            std::string url = client.url(user_path(upn) + "/mailFolders/" + url_encode(fi.id) +
+                                         "/messages/delta?%24select=id,subject,receivedDateTime");
+            std::map<std::string, ListedMessage> listed;  // by id: a round may name one twice
+            while (!url.empty()) {
+                auto r = client.get(http, url, nullptr, graph_headers(*s, true), nullptr);
+                if (!r) return fail(r.error());
+                if (r->status != 200) {
+                    lf.error = graph::describe_graph_error(s->name, upn, "folder " + fi.path, r->status, r->body).message;
+                    break;
+                }
+                json j = json::parse(r->body, nullptr, false);
+                if (!j.is_object()) {
+                    lf.error = "source '" + s->name + "': mailbox " + upn + ": folder " + fi.path + ": invalid JSON from Graph";
+                    break;
+                }
+                for (const auto& item : j.value("value", json::array())) {
+                    std::string id = item.value("id", "");
+                    if (id.empty()) continue;
+                    if (item.contains("@removed")) {
+                        listed.erase(id);
+                        continue;
+                    }
+                    listed[id] = ListedMessage{id, item.value("subject", ""), item.value("receivedDateTime", "")};
+                }
+                url = j.value("@odata.nextLink", "");
+            }
+            if (lf.error.empty()) {
+                lf.listed = listed.size();
+                for (auto& [id, m] : listed)
+                    if (!archived(lf, id)) lf.missing.push_back(std::move(m));
+            }
+            out.push_back(std::move(lf));
+        }
+    }
+    return out;
 }
 
 }  // namespace mv::ingest

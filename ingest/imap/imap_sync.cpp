@@ -79,12 +79,19 @@ void ImapSource::fetch() {
     {
         std::lock_guard lk(mu_);
         for (auto& f : *folders)
-            if (f.selectable && folder_selected(f.path, account_.folders, account_.exclude))
+            if (f.selectable && folder_selected(f.path, account_.folders, account_.exclude)) {
                 folders_.push_back(FolderState{f, {}});
+                tallies_.selected(account_.username, f.path);
+            }
     }
     net::log("source '" + account_.source + "': " + std::to_string(folders_.size()) + " folders to sync");
     for (std::size_t i = 0; i < folders_.size(); ++i)
-        if (!sync_folder(i)) break;
+        if (!sync_folder(i)) {
+            if (queue_.stopped()) break;  // stopped (deadline, Ctrl-C): the rest is pending, not failed
+            for (std::size_t j = i + 1; j < folders_.size(); ++j)
+                tallies_.failed(account_.username, folders_[j].folder.path, "", "not reached: the connection to the server was lost");
+            break;
+        }
     if (client_) client_->logout();
     client_.reset();
 }
@@ -125,9 +132,23 @@ bool ImapSource::sync_folder(std::size_t index) {
     bool listed = false;
     int stalls = 0;
     auto remaining = [&]() -> std::uint64_t { return listed ? uids.size() - done_count : 1; };
+    // The completeness record: every UID not handed over failed (or the folder, before its list).
+    auto fail_rest = [&](const std::string& why) {
+        if (!listed) {
+            tallies_.failed(account_.username, folder.path, "", why);
+            return;
+        }
+        for (std::size_t i = 0; i < uids.size(); ++i)
+            if (!done[i]) tallies_.failed(account_.username, folder.path, std::to_string(uids[i]), why);
+    };
+    auto last_error = [&] {
+        std::lock_guard lk(mu_);
+        return report_.errors.empty() ? std::string("the connection to the server was lost") : report_.errors.back();
+    };
     auto retry = [&](const Error& e) {  // true: reconnect and retry; false: reported
         if (e.kind != Error::Kind::unreachable) {
             add_error(where + net::detail(e.message), remaining());
+            fail_rest(net::detail(e.message));
             return false;
         }
         client_.reset();
@@ -136,14 +157,17 @@ bool ImapSource::sync_folder(std::size_t index) {
         if (++stalls > account_.reconnect_attempts) {
             add_error(where + net::detail(e.message) + " (no progress after " + std::to_string(stalls - 1) +
                       " reconnects, skipping the folder)", remaining());
+            fail_rest(net::detail(e.message) + " (no progress after reconnects)");
             return false;
         }
         net::log(e.message + "; reconnecting to continue folder '" + folder.path + "'");
         return true;
     };
     for (;;) {
-        if (!client_ && !reconnect_or_give_up(where, remaining(), fetched_ == 0))
+        if (!client_ && !reconnect_or_give_up(where, remaining(), fetched_ == 0)) {
+            if (!queue_.stopped()) fail_rest(last_error());
             return false;  // the server is gone: the other folders would fail alike
+        }
         // SELECT, not EXAMINE: Courier keeps the UIDs (and UIDVALIDITY) it gives new mail only in a
         // read-write session; BODY.PEEK[] still marks nothing read.
         auto info = client_->select(folder.raw, Client::Access::read_write);
@@ -226,8 +250,10 @@ bool ImapSource::sync_folder(std::size_t index) {
             marks.assign(uids.size(), std::string());
             expected_ += uids.size();
             listed = true;
+            tallies_.listed(account_.username, folder.path, info->exists, uids.size());
         } else if (info->uidvalidity != validity) {
             add_error(where + "UIDVALIDITY changed during the run; the folder is read again on the next run", remaining());
+            fail_rest("UIDVALIDITY changed during the run");
             return true;
         }
         std::vector<std::uint32_t> todo;
@@ -267,7 +293,12 @@ bool ImapSource::sync_folder(std::size_t index) {
                                     return true;
                                 });
         if (stopped) return false;
-        if (r) break;
+        if (r) {
+            // The server answered the whole list: a UID it did not return was expunged meanwhile.
+            tallies_.gone(account_.username, folder.path,
+                          static_cast<std::uint64_t>(std::count(done.begin(), done.end(), 0)));
+            break;
+        }
         if (!retry(r.error())) return true;
     }
     net::log(where + std::to_string(done_count) + " messages fetched");

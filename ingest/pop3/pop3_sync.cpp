@@ -1,5 +1,7 @@
 #include "ingest/pop3/pop3_sync.hpp"
 
+#include <algorithm>
+
 namespace mv::ingest::pop3 {
 namespace {
 constexpr std::size_t k_window = 64;  // RETR commands in flight with PIPELINING
@@ -24,8 +26,22 @@ void Pop3Source::fetch() {
     int stalls = 0;
     bool listed = false;
     auto remaining = [&]() -> std::uint64_t { return listed ? expected_.load() - done.size() : 1; };
+    std::vector<std::string> wanted;  // UIDLs to fetch this run, for the completeness record
+    // Every UIDL not handed over failed (or the maildrop as a whole, before its list).
+    auto fail_rest = [&](const std::string& why) {
+        if (!listed) tallies_.failed(account_.username, "INBOX", "", why);
+        for (const auto& id : wanted)
+            if (!done.count(id)) tallies_.failed(account_.username, "INBOX", id, why);
+    };
+    tallies_.selected(account_.username, "INBOX");
     for (;;) {
-        if (!client_ && !reconnect_or_give_up(where, remaining(), done.empty())) break;
+        if (!client_ && !reconnect_or_give_up(where, remaining(), done.empty())) {
+            if (!queue_.stopped()) {
+                std::lock_guard lk(mu_);
+                fail_rest(report_.errors.empty() ? "the connection to the server was lost" : report_.errors.back());
+            }
+            break;
+        }
         auto list = client_->uidl();
         std::vector<unsigned> todo;
         std::map<unsigned, std::string> uidl_of;
@@ -40,6 +56,8 @@ void Pop3Source::fetch() {
                 for (auto& [n, id] : uidl_of) uidls_.push_back(id);
                 expected_ = todo.size();
                 listed = true;
+                for (auto& [n, id] : uidl_of) wanted.push_back(id);
+                tallies_.listed(account_.username, "INBOX", list->size(), todo.size());
                 net::log(where + std::to_string(list->size()) + " messages on the server, " + std::to_string(todo.size()) +
                          " new");
             }
@@ -69,9 +87,17 @@ void Pop3Source::fetch() {
             });
         }
         if (stopped) return;  // consumer gone; the queue is stopped
-        if (r) break;
+        if (r) {
+            // The server answered every RETR: a UIDL not handed over was deleted meanwhile.
+            tallies_.gone(account_.username, "INBOX",
+                          static_cast<std::uint64_t>(std::count_if(wanted.begin(), wanted.end(), [&](const std::string& id) {
+                              return !done.count(id);
+                          })));
+            break;
+        }
         if (r.error().kind != Error::Kind::unreachable) {
             add_error(where + net::detail(r.error().message), remaining());
+            fail_rest(net::detail(r.error().message));
             break;
         }
         client_.reset();
@@ -80,6 +106,7 @@ void Pop3Source::fetch() {
         if (++stalls > account_.reconnect_attempts) {
             add_error(where + net::detail(r.error().message) + " (no progress after " + std::to_string(stalls - 1) +
                       " reconnects)", remaining());
+            fail_rest(net::detail(r.error().message) + " (no progress after reconnects)");
             break;
         }
         net::log(r.error().message + "; reconnecting to continue");

@@ -20,6 +20,7 @@
 #include "query/search.hpp"
 #include "tools/mailvault/cli.hpp"
 #include "tools/mailvault/interrupt.hpp"
+#include "tools/mailvault/verify_source.hpp"
 
 namespace mv::cli {
 namespace {
@@ -464,11 +465,18 @@ void register_stats_cmd(CLI::App& app, Context& ctx) {
 }
 
 void register_verify_cmd(CLI::App& app, Context& ctx) {
-    auto* sub = app.add_subcommand("verify", "re-hash every original against the index");
+    auto* sub = app.add_subcommand("verify", "re-hash every original against the index; --source: compare a server with the archive");
     auto threads = std::make_shared<unsigned>(std::max(1u, std::thread::hardware_concurrency()));
     sub->add_option("--threads", *threads, "worker threads (default: all cores)");
-    sub->callback([&ctx, threads] {
-        ctx.run = [&ctx, threads]() -> int {
+    auto source = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
+    sub->add_option("--source", *source,
+                    "list the server's messages of this configured source (IMAP, POP3, Graph) and name every one not archived");
+    sub->add_flag("--json", *json, "with --source: one JSON object");
+    sub->callback([&ctx, threads, source, json] {
+        ctx.run = [&ctx, threads, source, json]() -> int {
+            if (!source->empty()) return run_verify_source(ctx, *source, *json);
+            if (*json) return report(make_error(Error::Kind::usage, "verify: --json goes with --source"));
             int code = 0;
             auto archive = ctx.open_archive(index::OpenMode::read, code);
             if (!archive) return code;

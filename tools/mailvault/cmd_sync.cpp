@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ingest/completeness.hpp"
 #include "ingest/oauth/delegated.hpp"
 #include "ingest/pipeline.hpp"
 #include "ingest/source.hpp"
@@ -115,13 +116,18 @@ int run_sync(Context& ctx, const std::vector<std::string>& names, const std::str
         ingest::PipelineOptions po;
         po.stop = deadline.flag();  // Ctrl-C, SIGTERM or the deadline
         po.limits.attachment_text = ctx.config.attachment_text;  // [index] attachment_text
+        ingest::CompletenessTally completeness;
+        po.on_message = [&completeness](const index::Location& where, ingest::MessageFate fate, const std::string& why) {
+            completeness.on_message(where, fate, why);
+        };
         TallyingSource tallied(**source, run.sources.back().mailboxes);
         auto summary = ingest::run_pipeline(*archive, tallied, po, make_progress(ctx, sc->name));
+        const auto folders = completeness.records((*source)->folder_tallies());
         if (!summary) {
             std::cerr << "mailvault: " << sc->name << ": " << summary.error().message << "\n";
             ingest::ImportSummary empty;
             empty.errors.push_back(summary.error().message);
-            record_last_sync(*archive, sc->name, "failed", empty);
+            record_last_sync(*archive, sc->name, "failed", empty, &folders);
             run.sources.back().summary = empty;
             ++failed_sources;
             continue;
@@ -135,7 +141,14 @@ int run_sync(Context& ctx, const std::vector<std::string>& names, const std::str
         std::string result = unreachable && summary->seen == 0 ? "failed" : (summary->failed || unreachable) ? "partial" : "ok";
         if (summary->interrupted) result = deadline.passed() && !interrupt.interrupted() ? "deadline" : "interrupted";
         if (result == "deadline") left.push_back(sc->name + " (stopped after " + std::to_string(summary->seen) + " messages)");
-        record_last_sync(*archive, sc->name, result, *summary);
+        // Completeness: a run that left out any listed message (failed, still to fetch, a folder
+        // never listed) is not a success, whatever the counts above say; the summary names them.
+        const auto skipped = ingest::skipped_lines(folders);
+        if (result == "ok" && !skipped.empty()) result = "partial";
+        for (std::size_t i = 0; i < skipped.size() && i < 20; ++i)
+            std::cerr << "mailvault: " << sc->name << ": skipped " << skipped[i] << "\n";
+        if (skipped.size() > 20) std::cerr << "mailvault: " << sc->name << ": skipped in " << skipped.size() - 20 << " more folders (see stats)\n";
+        record_last_sync(*archive, sc->name, result, *summary, &folders);
         run.sources.back().result = result;
         run.sources.back().summary = *summary;
         added_total += summary->added;

@@ -66,7 +66,7 @@ std::string summary_line(const std::string& label, const ingest::ImportSummary& 
 }
 
 void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
-                      const ingest::ImportSummary& s) {
+                      const ingest::ImportSummary& s, const std::vector<ingest::FolderRecord>* folders) {
     nlohmann::json j{{"time", static_cast<std::int64_t>(std::time(nullptr))},
                      {"result", result},
                      {"seen", s.seen},
@@ -80,6 +80,7 @@ void record_last_sync(index::Archive& archive, const std::string& source, const 
     nlohmann::json errs = nlohmann::json::array();
     for (std::size_t i = 0; i < s.errors.size() && i < 20; ++i) errs.push_back(s.errors[i]);
     j["errors"] = std::move(errs);
+    if (folders) j["folders"] = nlohmann::json::parse(ingest::records_json(*folders));
     archive.set_metadata("lastsync:" + source, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     (void)archive.commit();
 }

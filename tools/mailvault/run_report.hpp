@@ -2,6 +2,7 @@
 // Progress lines and end-of-run summaries shared by import and sync.
 #include <string>
 
+#include "ingest/completeness.hpp"
 #include "ingest/pipeline.hpp"
 #include "tools/mailvault/cli.hpp"
 
@@ -16,9 +17,10 @@ inline constexpr std::size_t k_summary_width = 80;
 // wider than k_summary_width, the sizes and times go on a second line, indented.
 std::string summary_line(const std::string& label, const ingest::ImportSummary& s);
 
-// Records "lastsync:<source>" (time, result, counts, first errors) and commits it.
+// Records "lastsync:<source>" (time, result, counts, first errors, and the completeness
+// record per folder when `folders` is given) and commits it.
 void record_last_sync(index::Archive& archive, const std::string& source, const std::string& result,
-                      const ingest::ImportSummary& s);
+                      const ingest::ImportSummary& s, const std::vector<ingest::FolderRecord>* folders = nullptr);
 
 // After a run that at least doubled a sizeable index, rewrites it compactly.
 void maybe_compact(const Context& ctx, index::Archive& archive, std::uint64_t added);
