@@ -41,6 +41,11 @@ struct ParseLimits {
     std::size_t max_header_block = 1 << 20;     // bytes of the top-level header block given to GMime
     std::size_t max_attachments = 1000;         // attachments listed and indexed by name per message
     int max_depth = 32;                         // nesting of multiparts and message/rfc822
+    // What GMime is given of the body (README "Hostile input"): it keeps a tree node per part
+    // and each header field whole in memory, so the body is cut before the delimiter line past
+    // max_parts, and header fields of parts and attached messages are bounded like the top
+    // level's (max_header_field, max_header_block).
+    std::size_t max_parts = 10000;               // MIME boundary-like lines ("--...") given to GMime
 };
 
 }  // namespace mv::index
