@@ -552,20 +552,28 @@ std::string html_to_text(std::string_view html) {
     return out;
 }
 
-Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date) {
+struct BoundedMimeStream::Impl {
+    std::string crlf, header;
+    std::vector<std::unique_ptr<BorrowedStream>> slices;
+    gobj_ptr<GMimeStream> stream;
+};
+
+BoundedMimeStream::BoundedMimeStream(std::string_view raw, const ParseLimits& limits, std::vector<std::string>* defects)
+    : impl_(std::make_unique<Impl>()) {
     init_mime();
-    if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
-    ParsedMessage out;
+    std::vector<std::string> ignored;
+    std::vector<std::string>& notes = defects ? *defects : ignored;
     if (raw.size() > G_MAXUINT) {  // the most a GMime memory stream holds; the original is kept whole
         raw = raw.substr(0, G_MAXUINT);
-        out.defects.push_back("larger than 4 GiB: the rest is not indexed");
+        notes.push_back("larger than 4 GiB: the rest is not indexed");
     }
     // GMime gets the message without copies (but for CR CR LF line ends), huge header fields
     // cut (see bounded_header).
-    const std::string crlf = crlf_from_cr_runs(raw);
-    if (!crlf.empty()) raw = crlf;
+    impl_->crlf = crlf_from_cr_runs(raw);
+    if (!impl_->crlf.empty()) raw = impl_->crlf;
     std::size_t body_at = 0;
-    const std::string header = bounded_header(raw, limits, body_at, out.defects);
+    impl_->header = bounded_header(raw, limits, body_at, notes);
+    const std::string& header = impl_->header;
     // The top-level header as given to GMime, then slices of the body (see bounded_body).
     const std::string_view head = header.empty() ? raw.substr(0, body_at) : std::string_view(header);
     bool body_is_message = false;
@@ -582,10 +590,9 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
         std::size_t eol = raw.find('\n', body_at);
         blank_end = eol == std::string_view::npos ? raw.size() : eol + 1;
     }
-    const std::vector<std::string_view> body_slices =
-        bounded_body(raw.substr(blank_end), limits, body_is_message, out.defects);
-    std::vector<std::unique_ptr<BorrowedStream>> slices;
-    gobj_ptr<GMimeStream> stream;
+    const std::vector<std::string_view> body_slices = bounded_body(raw.substr(blank_end), limits, body_is_message, notes);
+    auto& slices = impl_->slices;
+    auto& stream = impl_->stream;
     if (header.empty() && body_slices.size() == 1 && blank_end + body_slices[0].size() == raw.size()) {
         slices.push_back(std::make_unique<BorrowedStream>(raw));
         stream.reset(GMIME_STREAM(g_object_ref(slices.back()->get())));
@@ -600,7 +607,19 @@ Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& lim
         add(raw.substr(body_at, blank_end - body_at));
         for (auto b : body_slices) add(b);
     }
-    gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+}
+
+BoundedMimeStream::~BoundedMimeStream() = default;
+
+GMimeStream* BoundedMimeStream::get() const { return impl_->stream.get(); }
+
+Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date) {
+    init_mime();
+    if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
+    ParsedMessage out;
+    BoundedMimeStream input(raw, limits, &out.defects);
+    GMimeStream* stream = input.get();
+    gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     gobj_ptr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), parser_options()));
     if (!msg) {
