@@ -6,6 +6,8 @@
 #include <memory>
 #include <string_view>
 
+#include "index/mime/parser.hpp"
+
 namespace mv::query::mime {
 
 struct GObjUnref {
@@ -16,17 +18,19 @@ struct GObjUnref {
 template <typename T>
 using gobj = std::unique_ptr<T, GObjUnref>;
 
-// The message and what it borrows from (GMime reads the bytes in place: `raw` must outlive it).
+// The message and what it borrows from (GMime reads the bytes in place: `raw` must outlive it),
+// within the bounds indexing uses (index::BoundedMimeStream), so huge headers or 100,000
+// parts cost show and the web what they cost import, and attachment numbers agree.
 struct Parsed {
-    gobj<GMimeStream> stream;
+    std::unique_ptr<index::BoundedMimeStream> input;
     gobj<GMimeParser> parser;
     gobj<GMimeMessage> msg;  // null when GMime found no message
 };
 
 inline Parsed parse(std::string_view raw) {
     Parsed p;
-    p.stream.reset(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-    p.parser.reset(g_mime_parser_new_with_stream(p.stream.get()));
+    p.input = std::make_unique<index::BoundedMimeStream>(raw, index::ParseLimits{});
+    p.parser.reset(g_mime_parser_new_with_stream(p.input->get()));
     p.msg.reset(g_mime_parser_construct_message(p.parser.get(), nullptr));
     return p;
 }

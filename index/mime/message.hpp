@@ -49,6 +49,11 @@ struct ParseLimits {
     bool attachment_text = true;
     extract::Limits extract;                    // per attachment: size, time, memory, zip limits
     int extract_depth = 0;                      // containers around this message (an attached one parsed for its text)
+    // What GMime is given of the body (README "Hostile input"): it keeps a tree node per part
+    // and each header field whole in memory, so the body is cut before the delimiter line past
+    // max_parts, and header fields of parts and attached messages are bounded like the top
+    // level's (max_header_field, max_header_block).
+    std::size_t max_parts = 10000;               // MIME boundary-like lines ("--...") given to GMime
 };
 
 }  // namespace mv::index

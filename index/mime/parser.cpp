@@ -143,6 +143,101 @@ std::string bounded_header(std::string_view raw, const ParseLimits& limits, std:
     return out;
 }
 
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && g_ascii_strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+bool contains_ci(std::string_view s, std::string_view needle) {
+    for (std::size_t i = 0; i + needle.size() <= s.size(); ++i)
+        if (g_ascii_strncasecmp(s.data() + i, needle.data(), needle.size()) == 0) return true;
+    return false;
+}
+
+// A header field line that makes the next block a message's header (message/rfc822 content).
+bool message_content_type(std::string_view line) {
+    return starts_with_ci(line, "content-type:") && contains_ci(line.substr(0, 256), "message/");
+}
+
+// What GMime is given of the body (after the top-level header block): slices of `body`, so
+// that GMime's memory stays bounded (README "Hostile input"). GMime keeps each header field
+// whole and a tree node per part: in the header blocks of parts and attached messages (the
+// lines after a "--" line up to the empty one, and the block after a message/* part's header)
+// each field is cut to max_header_field bytes and each block to max_header_block; the body
+// ends before its (max_parts + 1)th "--" line. Lines are counted as they look, not matched to
+// declared boundaries: bounds, not MIME. `starts_with_header` when the body itself begins
+// with a message's header (a top-level message/rfc822).
+std::vector<std::string_view> bounded_body(std::string_view body, const ParseLimits& limits, bool starts_with_header,
+                                           std::vector<std::string>& defects) {
+    static constexpr std::size_t k_max_slices = 4096;  // cuts given to GMime as a cat stream
+    std::vector<std::string_view> out;
+    std::size_t slice_start = 0, end = body.size();
+    std::size_t delimiters = 0, cut_fields = 0, dropped_lines = 0;
+    bool in_header = starts_with_header, next_is_message = false, over = false;
+    std::size_t field_bytes = 0, block_bytes = 0;
+    for (std::size_t pos = 0; pos < body.size();) {
+        std::size_t eol = body.find('\n', pos);
+        std::size_t next = eol == std::string_view::npos ? body.size() : eol + 1;
+        std::string_view line = body.substr(pos, next - pos);
+        if (line.starts_with("--")) {
+            if (++delimiters > limits.max_parts) {
+                end = pos;
+                defects.push_back("more than " + std::to_string(limits.max_parts) +
+                                  " MIME delimiter lines: the parts after them are not indexed");
+                break;
+            }
+            in_header = true;
+            next_is_message = false;
+            field_bytes = block_bytes = 0;
+            pos = next;
+            continue;
+        }
+        if (!in_header) {
+            pos = next;
+            continue;
+        }
+        if (only_crs(line.substr(0, line.size() - (eol == std::string_view::npos ? 0 : 1)))) {  // end of the block
+            in_header = next_is_message;
+            next_is_message = false;
+            field_bytes = block_bytes = 0;
+            pos = next;
+            continue;
+        }
+        if (line.front() != ' ' && line.front() != '\t') {
+            field_bytes = 0;
+            if (message_content_type(line)) next_is_message = true;
+        }
+        std::size_t keep = line.size();
+        if (field_bytes >= limits.max_header_field || block_bytes >= limits.max_header_block) keep = 0;
+        else keep = std::min({keep, limits.max_header_field - field_bytes, limits.max_header_block - block_bytes});
+        field_bytes += line.size();
+        block_bytes += line.size();
+        if (keep < line.size()) {
+            if (out.size() + 2 >= k_max_slices) {
+                end = pos;
+                over = true;
+                break;
+            }
+            out.push_back(body.substr(slice_start, pos + keep - slice_start));
+            if (keep > 0) {
+                out.push_back("\n");
+                ++cut_fields;
+            } else {
+                ++dropped_lines;
+            }
+            slice_start = next;
+        }
+        pos = next;
+    }
+    out.push_back(body.substr(slice_start, end - std::min(end, slice_start)));
+    if (cut_fields)
+        defects.push_back(std::to_string(cut_fields) + " header line(s) of parts longer than " +
+                          std::to_string(limits.max_header_field) + " bytes: indexed in part");
+    if (dropped_lines)
+        defects.push_back(std::to_string(dropped_lines) + " header line(s) of parts past the header bounds: not indexed");
+    if (over) defects.push_back("too many oversized header lines in parts: the rest of the message is not indexed");
+    return out;
+}
+
 void append_capped(std::string& into, std::string_view text, std::size_t cap) {
     if (into.size() >= cap) return;
     if (!into.empty()) into.push_back('\n');
@@ -502,33 +597,74 @@ std::string html_to_text(std::string_view html) {
     return out;
 }
 
+struct BoundedMimeStream::Impl {
+    std::string crlf, header;
+    std::vector<std::unique_ptr<BorrowedStream>> slices;
+    gobj_ptr<GMimeStream> stream;
+};
+
+BoundedMimeStream::BoundedMimeStream(std::string_view raw, const ParseLimits& limits, std::vector<std::string>* defects)
+    : impl_(std::make_unique<Impl>()) {
+    init_mime();
+    std::vector<std::string> ignored;
+    std::vector<std::string>& notes = defects ? *defects : ignored;
+    if (raw.size() > G_MAXUINT) {  // the most a GMime memory stream holds; the original is kept whole
+        raw = raw.substr(0, G_MAXUINT);
+        notes.push_back("larger than 4 GiB: the rest is not indexed");
+    }
+    // GMime gets the message without copies (but for CR CR LF line ends), huge header fields
+    // cut (see bounded_header).
+    impl_->crlf = crlf_from_cr_runs(raw);
+    if (!impl_->crlf.empty()) raw = impl_->crlf;
+    std::size_t body_at = 0;
+    impl_->header = bounded_header(raw, limits, body_at, notes);
+    const std::string& header = impl_->header;
+    // The top-level header as given to GMime, then slices of the body (see bounded_body).
+    const std::string_view head = header.empty() ? raw.substr(0, body_at) : std::string_view(header);
+    bool body_is_message = false;
+    for (std::size_t pos = 0; pos < head.size() && !body_is_message;) {
+        std::size_t eol = head.find('\n', pos);
+        std::size_t next = eol == std::string_view::npos ? head.size() : eol + 1;
+        body_is_message = message_content_type(head.substr(pos, next - pos));
+        pos = next;
+    }
+    // The empty line ending the header block goes with the head, so that the body's scan
+    // starts at the first body line.
+    std::size_t blank_end = body_at;
+    if (body_at < raw.size()) {
+        std::size_t eol = raw.find('\n', body_at);
+        blank_end = eol == std::string_view::npos ? raw.size() : eol + 1;
+    }
+    const std::vector<std::string_view> body_slices = bounded_body(raw.substr(blank_end), limits, body_is_message, notes);
+    auto& slices = impl_->slices;
+    auto& stream = impl_->stream;
+    if (header.empty() && body_slices.size() == 1 && blank_end + body_slices[0].size() == raw.size()) {
+        slices.push_back(std::make_unique<BorrowedStream>(raw));
+        stream.reset(GMIME_STREAM(g_object_ref(slices.back()->get())));
+    } else {
+        stream.reset(g_mime_stream_cat_new());
+        auto add = [&](std::string_view bytes) {
+            if (bytes.empty()) return;
+            slices.push_back(std::make_unique<BorrowedStream>(bytes));
+            g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream.get()), slices.back()->get());
+        };
+        add(head);
+        add(raw.substr(body_at, blank_end - body_at));
+        for (auto b : body_slices) add(b);
+    }
+}
+
+BoundedMimeStream::~BoundedMimeStream() = default;
+
+GMimeStream* BoundedMimeStream::get() const { return impl_->stream.get(); }
+
 Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date) {
     init_mime();
     if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
     ParsedMessage out;
-    if (raw.size() > G_MAXUINT) {  // the most a GMime memory stream holds; the original is kept whole
-        raw = raw.substr(0, G_MAXUINT);
-        out.defects.push_back("larger than 4 GiB: the rest is not indexed");
-    }
-    // GMime gets the message without copies (but for CR CR LF line ends), huge header fields
-    // cut (see bounded_header).
-    const std::string crlf = crlf_from_cr_runs(raw);
-    if (!crlf.empty()) raw = crlf;
-    std::size_t body_at = 0;
-    const std::string header = bounded_header(raw, limits, body_at, out.defects);
-    std::optional<BorrowedStream> whole, header_part, body_part;
-    gobj_ptr<GMimeStream> stream;
-    if (header.empty()) {
-        whole.emplace(raw);
-        stream.reset(GMIME_STREAM(g_object_ref(whole->get())));
-    } else {
-        header_part.emplace(header);
-        body_part.emplace(raw.substr(body_at));
-        stream.reset(g_mime_stream_cat_new());
-        g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream.get()), header_part->get());
-        g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream.get()), body_part->get());
-    }
-    gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    BoundedMimeStream input(raw, limits, &out.defects);
+    GMimeStream* stream = input.get();
+    gobj_ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     gobj_ptr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), parser_options()));
     if (!msg) {

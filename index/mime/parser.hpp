@@ -3,6 +3,7 @@
 #include <gmime/gmime.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,25 @@ namespace mv::index {
 
 // Initialises GMime once per process; safe to call from any thread.
 void init_mime();
+
+// A message as GMime is to read it, within `limits` (README "Hostile input"): the bytes in
+// place (no copy but for CR CR LF line ends), header fields of the message, its parts and
+// attached messages cut to max_header_field (blocks to max_header_block), the body ended
+// before its (max_parts + 1)th "--" line. What was cut is appended to `defects`. Indexing and
+// the query side (show, attachments, the HTML view) read messages through it, so they see the
+// same parts. `raw` must outlive it.
+class BoundedMimeStream {
+  public:
+    BoundedMimeStream(std::string_view raw, const ParseLimits& limits, std::vector<std::string>* defects = nullptr);
+    ~BoundedMimeStream();
+    BoundedMimeStream(const BoundedMimeStream&) = delete;
+    BoundedMimeStream& operator=(const BoundedMimeStream&) = delete;
+    GMimeStream* get() const;  // owned by this
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 // Never fails on bad MIME (best effort, `broken` set); fails only on empty input.
 Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date);

@@ -165,25 +165,26 @@ Result<std::vector<FolderInfo>> list_folders(GraphClient& client, HttpClient& ht
             auto r = client.get(http, url, gate, graph_headers(s, false), stop);
             if (!r) return fail(r.error());
             if (r->status != 200) return fail(graph::describe_graph_error(s.name, upn, "listing folders", r->status, r->body));
-            json j;
+            // Wrong JSON types (a string where an object or number belongs) throw too: the
+            // same error as unparsable JSON, never an exception out of the source (fuzz_graph).
             try {
-                j = json::parse(r->body);
+                json j = json::parse(r->body);
+                for (const auto& f : j.value("value", json::array())) {
+                    if (f.value("@odata.type", "") == "#microsoft.graph.mailSearchFolder") continue;  // virtual
+                    FolderInfo fi;
+                    fi.id = f.value("id", "");
+                    fi.path = p.prefix + f.value("displayName", "");
+                    fi.total = f.value("totalItemCount", 0L);
+                    if (fi.id.empty()) continue;
+                    if (f.value("childFolderCount", 0L) > 0)
+                        children.push_back({client.url(user_path(upn) + "/mailFolders/" + url_encode(fi.id) + "/childFolders?" + hidden + "%24top=250"),
+                                            fi.path + "/"});
+                    out.push_back(std::move(fi));
+                }
+                url = j.value("@odata.nextLink", "");
             } catch (const std::exception&) {
                 return fail(Error::Kind::failed, "source '" + s.name + "': mailbox " + upn + ": listing folders: invalid JSON from Graph");
             }
-            for (const auto& f : j.value("value", json::array())) {
-                if (f.value("@odata.type", "") == "#microsoft.graph.mailSearchFolder") continue;  // virtual
-                FolderInfo fi;
-                fi.id = f.value("id", "");
-                fi.path = p.prefix + f.value("displayName", "");
-                fi.total = f.value("totalItemCount", 0L);
-                if (fi.id.empty()) continue;
-                if (f.value("childFolderCount", 0L) > 0)
-                    children.push_back({client.url(user_path(upn) + "/mailFolders/" + url_encode(fi.id) + "/childFolders?" + hidden + "%24top=250"),
-                                        fi.path + "/"});
-                out.push_back(std::move(fi));
-            }
-            url = j.value("@odata.nextLink", "");
         }
         for (auto it = children.rbegin(); it != children.rend(); ++it) todo.push_back(std::move(*it));
     }
@@ -200,17 +201,16 @@ Result<std::vector<std::string>> resolve_mailboxes(GraphClient& client, HttpClie
         auto r = client.get(http, url, nullptr, {"Accept: application/json"}, stop);
         if (!r) return fail(r.error());
         if (r->status != 200) return fail(graph::describe_graph_error(s.name, "", "listing users", r->status, r->body));
-        json j;
-        try {
-            j = json::parse(r->body);
+        try {  // wrong JSON types throw too (see list_folders)
+            json j = json::parse(r->body);
+            for (const auto& u : j.value("value", json::array())) {
+                std::string upn = u.value("userPrincipalName", "");
+                if (!upn.empty()) out.push_back(upn);
+            }
+            url = j.value("@odata.nextLink", "");
         } catch (const std::exception&) {
             return fail(Error::Kind::failed, "source '" + s.name + "': listing users: invalid JSON from Graph");
         }
-        for (const auto& u : j.value("value", json::array())) {
-            std::string upn = u.value("userPrincipalName", "");
-            if (!upn.empty()) out.push_back(upn);
-        }
-        url = j.value("@odata.nextLink", "");
     }
     return out;
 }
@@ -473,28 +473,34 @@ void MailboxRun::list_page(HttpClient& http, FolderJob& f) {
         return;
     }
     auto page = std::make_shared<Page>();
-    std::string next = j.value("@odata.nextLink", "");
-    page->link = next.empty() ? j.value("@odata.deltaLink", "") : next;
-    // The same id may appear more than once in a round: last wins. A page's removals are
-    // recorded after its messages, so a page drops either the message or its removal.
+    std::string next;
     std::vector<std::pair<std::string, std::int64_t>> ids;
-    std::map<std::string, std::size_t> pos, removed_pos;
-    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-    for (const auto& item : j.value("value", json::array())) {
-        std::string id = item.value("id", "");
-        if (id.empty()) continue;
-        if (auto it = pos.find(id); it != pos.end()) ids[it->second].first.clear();
-        if (auto it = removed_pos.find(id); it != removed_pos.end()) page->removals[it->second].server_id.clear();
-        pos.erase(id);
-        removed_pos.erase(id);
-        if (item.contains("@removed")) {
-            std::string reason = item["@removed"].is_object() ? item["@removed"].value("reason", "deleted") : "deleted";
-            removed_pos[id] = page->removals.size();
-            page->removals.push_back(index::Location{s_.name, upn_, f.path, id, reason, now});
-            continue;
+    try {  // wrong JSON types throw too: a folder error, never an exception out of the worker (fuzz_graph)
+        next = j.value("@odata.nextLink", "");
+        page->link = next.empty() ? j.value("@odata.deltaLink", "") : next;
+        // The same id may appear more than once in a round: last wins. A page's removals are
+        // recorded after its messages, so a page drops either the message or its removal.
+        std::map<std::string, std::size_t> pos, removed_pos;
+        const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+        for (const auto& item : j.value("value", json::array())) {
+            std::string id = item.value("id", "");
+            if (id.empty()) continue;
+            if (auto it = pos.find(id); it != pos.end()) ids[it->second].first.clear();
+            if (auto it = removed_pos.find(id); it != removed_pos.end()) page->removals[it->second].server_id.clear();
+            pos.erase(id);
+            removed_pos.erase(id);
+            if (item.contains("@removed")) {
+                std::string reason = item["@removed"].is_object() ? item["@removed"].value("reason", "deleted") : "deleted";
+                removed_pos[id] = page->removals.size();
+                page->removals.push_back(index::Location{s_.name, upn_, f.path, id, reason, now});
+                continue;
+            }
+            pos[id] = ids.size();
+            ids.emplace_back(id, parse_iso_time(item.value("receivedDateTime", "")));
         }
-        pos[id] = ids.size();
-        ids.emplace_back(id, parse_iso_time(item.value("receivedDateTime", "")));
+    } catch (const std::exception&) {
+        folder_error(f, "source '" + s_.name + "': mailbox " + upn_ + ": folder " + f.path + ": invalid JSON from Graph");
+        return;
     }
     std::erase_if(ids, [](const auto& p) { return p.first.empty(); });
     std::erase_if(page->removals, [](const index::Location& l) { return l.server_id.empty(); });

@@ -388,7 +388,9 @@ Result<std::string> Stream::read_line(std::size_t max, bool same_reply) {
 
 Result<void> Stream::read_exact(std::size_t n, std::string& out, bool same_reply) {
     if (!same_reply) begin_read();
-    out.reserve(out.size() + n);
+    // Reserved as announced only up to 64 MiB: a server's "{999999999999}" must not allocate
+    // before a byte arrived (the string grows as the bytes do).
+    out.reserve(out.size() + std::min<std::size_t>(n, 64u << 20));
     while (n > 0) {
         if (pos_ == buf_.size()) {
             auto r = fill();
