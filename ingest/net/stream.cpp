@@ -298,9 +298,11 @@ std::chrono::milliseconds Stream::window_left() const {
 Error Stream::stalled() const {
     const long s = static_cast<long>(endpoint_.read_timeout.count() / 1000);
     if (read_bytes_ == 0) return io_error("timeout: no answer from " + where() + " for " + std::to_string(s) + " s");
+    if (window_bytes_ == 0)
+        return io_error("timeout: server " + where() + " stalled mid-reply: nothing for " + std::to_string(s) + " s after " +
+                        std::to_string(read_bytes_) + " bytes of it");
     return io_error("timeout: server " + where() + " sent only " + std::to_string(window_bytes_) + " bytes in " +
-                    std::to_string(s) + " s (stalled or trickling mid-reply, after " + std::to_string(read_bytes_) +
-                    " bytes of it)");
+                    std::to_string(s) + " s (trickling mid-reply, after " + std::to_string(read_bytes_) + " bytes of it)");
 }
 
 Result<void> Stream::fill() {

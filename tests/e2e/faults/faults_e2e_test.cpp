@@ -22,11 +22,13 @@ struct Fault {
 
 std::string print(const ::testing::TestParamInfo<Fault>& i) { return i.param.name; }
 
+// `tls`: implicit TLS verified against the test server's certificate (issued for localhost).
 std::string toml_source(const std::string& name, const std::string& type, int port, const std::string& user,
-                        const std::string& extra = "") {
-    return "[[source]]\nname = \"" + name + "\"\ntype = \"" + type + "\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
-           "\nsecurity = \"none\"\nusername = \"" + user + "\"\npassword = \"pw-" + user +
-           "\"\ntimeout = 2\nconnect_timeout = 2\nreconnect_attempts = 1\n" + extra + "\n";
+                        const std::string& ca_file = "") {
+    std::string transport = ca_file.empty() ? "host = \"127.0.0.1\"\nsecurity = \"none\"\n"
+                                            : "host = \"localhost\"\nsecurity = \"tls\"\nca_file = \"" + ca_file + "\"\n";
+    return "[[source]]\nname = \"" + name + "\"\ntype = \"" + type + "\"\n" + transport + "port = " + std::to_string(port) +
+           "\nusername = \"" + user + "\"\npassword = \"pw-" + user + "\"\ntimeout = 2\nconnect_timeout = 2\nreconnect_attempts = 1\n\n";
 }
 
 // The error lines of one source, for the test log.
@@ -77,11 +79,12 @@ class DovecotFaults : public ::testing::TestWithParam<Fault> {
     }
 
     // `faulty` (type) for alice through the proxy, the other protocol for bob directly.
-    void config(const std::string& faulty_type, int faulty_port) {
+    void config(const std::string& faulty_type, int faulty_port, bool tls = false) {
         std::string other_type = faulty_type == "imap" ? "pop3" : "imap";
         int other_port = other_type == "imap" ? server->imap : server->pop3;
         write_file(tmp / "mailvault.toml", "[archive]\npath = \"" + (tmp / "archive").string() + "\"\n\n" +
-                                               toml_source("work", faulty_type, faulty_port, "alice") +
+                                               toml_source("work", faulty_type, faulty_port, "alice",
+                                                           tls ? server->cert().string() : "") +
                                                toml_source("other", other_type, other_port, "bob"));
         fs::permissions(tmp / "mailvault.toml", fs::perms::owner_read | fs::perms::owner_write);
     }
@@ -95,12 +98,12 @@ class DovecotFaults : public ::testing::TestWithParam<Fault> {
         return r.exit_code == 0 ? std::atol(r.out.c_str()) : -1;
     }
 
-    void run(const std::string& type) {
+    void run(const std::string& type, bool tls = false) {
         const Fault& f = GetParam();
-        int target = type == "imap" ? server->imap : server->pop3;
+        int target = type == "imap" ? (tls ? server->imaps : server->imap) : (tls ? server->pop3s : server->pop3);
         FaultProxy proxy(target, f.args);
         ASSERT_GT(proxy.port, 0);
-        config(type, proxy.port);
+        config(type, proxy.port, tls);
         Timer t;
         auto r = mv({"sync"});
         std::cout << "[ fault " << type << " " << f.name << " ] sync ended after " << t.seconds() << " s, exit "
@@ -117,7 +120,7 @@ class DovecotFaults : public ::testing::TestWithParam<Fault> {
         EXPECT_NE(st.out.find("\"work\""), std::string::npos) << st.out;
 
         // The next run, without the fault, resumes: exactly the server's messages.
-        config(type, target);
+        config(type, target, tls);
         r = mv({"sync"});
         EXPECT_EQ(r.exit_code, 0) << r.err;
         auto c = archive_contents(tmp / "archive");
@@ -140,6 +143,30 @@ class Pop3Faults : public DovecotFaults {};
 
 TEST_P(ImapFaults, EndsNamingTheStepOtherSourceGoesOnNextRunResumes) { run("imap"); }
 TEST_P(Pop3Faults, EndsNamingTheStepOtherSourceGoesOnNextRunResumes) { run("pop3"); }
+
+// Over implicit TLS the proxy cuts inside TLS records: the same errors, the same recovery.
+class ImapTlsFaults : public DovecotFaults {};
+class Pop3TlsFaults : public DovecotFaults {};
+TEST_P(ImapTlsFaults, EndsNamingTheStepNextRunResumes) { run("imap", true); }
+TEST_P(Pop3TlsFaults, EndsNamingTheStepNextRunResumes) { run("pop3", true); }
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ImapTlsFaults,
+    ::testing::Values(Fault{"blackhole", {"--fault", "blackhole"}, "no TLS handshake from"},
+                      Fault{"stall_mid_record", {"--fault", "stall", "--after", "60000"}, "IMAP UID FETCH 1 (literal of"},
+                      Fault{"reset_mid_record", {"--fault", "reset", "--after", "60000"}, "IMAP UID FETCH 1 (literal of"},
+                      Fault{"trickle_handshake", {"--fault", "trickle", "--after", "0"}, "no TLS handshake from"},
+                      Fault{"trickle_mid_record", {"--fault", "trickle", "--after", "60000"}, "IMAP UID FETCH 1 (literal of"},
+                      Fault{"garbage_handshake", {"--fault", "garbage", "--after", "0"}, "TLS failure with"},
+                      Fault{"garbage_mid_record", {"--fault", "garbage", "--after", "60000"}, "IMAP UID FETCH 1 (literal of"}),
+    print);
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, Pop3TlsFaults,
+    ::testing::Values(Fault{"stall_mid_record", {"--fault", "stall", "--after", "60000"}, "POP3 RETR 1: timeout:"},
+                      Fault{"trickle_mid_record", {"--fault", "trickle", "--after", "60000"}, "POP3 RETR 1: timeout:"},
+                      Fault{"garbage_mid_record", {"--fault", "garbage", "--after", "60000"}, "POP3 RETR 1: "}),
+    print);
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, ImapFaults,

@@ -7,7 +7,7 @@
 // completes; then the archive holds exactly the server's messages byte for byte, `verify` is
 // clean, and a further sync fetches nothing (checkpoints consistent).
 //
-// MV_KILL_SEED=N repeats a run; MV_KILL_ROUNDS=N changes the number of kills (default 20).
+// The delays are a third each 0-0.3 s, 0.3-1.6 s and 1.6-8 s. MV_KILL_SEED=N repeats a run; MV_KILL_ROUNDS=N changes the number of kills (default 20).
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -69,8 +69,9 @@ class KillRounds : public ::testing::Test {
     void run_rounds(Server& server, const std::string& source, bool delete_after = false) {
         std::multiset<std::string> expected;  // every message ever given to the server
         std::map<std::string, std::string> subjects;
-        int killed = 0, finished = 0;
-        std::uniform_int_distribution<int> short_delay(0, 300), delay(300, 1600), long_delay(1600, 5000);
+        int killed = 0, finished = 0, killed_after_commit = 0;
+        std::size_t docs_before = 0;
+        std::uniform_int_distribution<int> short_delay(0, 300), delay(300, 1600), long_delay(1600, 8000);
         for (int round = 0; killed < rounds && round < rounds * 3; ++round) {
             auto msgs = batch(round);
             for (auto& m : msgs) {
@@ -95,6 +96,8 @@ class KillRounds : public ::testing::Test {
             }
             // After the kill: only server messages, none twice, nothing lost from the server.
             auto c = archive_contents(tmp / "archive");
+            if (was_killed && c.docs > docs_before) ++killed_after_commit;
+            docs_before = c.docs;
             std::set<std::string> distinct(c.digests.begin(), c.digests.end());
             EXPECT_EQ(distinct.size(), c.digests.size()) << "round " << round << ": a message archived twice";
             for (auto& d : distinct) EXPECT_TRUE(expected.count(d)) << "round " << round << ": not a server message: " << d;
@@ -131,7 +134,8 @@ class KillRounds : public ::testing::Test {
         auto again = run_mailvault({"--config", (tmp / "mailvault.toml").string(), "sync"}, "", server.env);
         EXPECT_EQ(again.exit_code, 0) << again.err;
         EXPECT_NE(again.err.find(source + ": 0 new, 0 duplicates"), std::string::npos) << again.err;
-        std::cout << "[ kill9 " << source << " ] " << killed << " rounds killed, " << finished
+        std::cout << "[ kill9 " << source << " ] " << killed << " rounds killed (" << killed_after_commit
+                  << " of them after the run had committed), " << finished
                   << " finished before their kill; final archive " << c.docs << " messages (seed " << seed << ")\n";
         last_killed = killed;
     }
