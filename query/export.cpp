@@ -702,25 +702,26 @@ Result<AttachmentExportProgress> export_attachments(const index::Archive& archiv
             break;
         }
         const std::string msg = "message " + std::to_string(docno);
+        auto skip = [&](const std::string& why) {  // this message failed; the others go on
+            note(msg + ": " + why);
+            ++p.messages_done;
+            if (progress) progress(p);
+        };
         index::DocData data;
         try {
             auto doc = archive.document(docno);
             if (!doc) {
-                note(msg + ": not in the archive");
-                ++p.messages_done;
+                skip("not in the archive");
                 continue;
             }
             data = index::DocData::from_json(doc->get_data());
         } catch (const Xapian::Error& e) {
-            note(msg + ": " + e.get_msg());
-            ++p.messages_done;
+            skip(e.get_msg());
             continue;
         }
         auto raw = archive.read_original(docno);
         if (!raw) {
-            note(msg + ": " + raw.error().message);
-            ++p.messages_done;
-            if (progress) progress(p);
+            skip(raw.error().message);
             continue;
         }
         for_each_attachment(*raw, [&](AttachmentFile& a) {
