@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -683,6 +684,9 @@ Result<AttachmentExportProgress> export_attachments(const index::Archive& archiv
     if (ec) return fail(Error::Kind::io, dir.string() + ": " + ec.message());
     Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dirfd.get() < 0) return fail(Error::Kind::io, dir.string() + ": " + errno_text(errno));
+    // One export per directory at a time: the next step removes temporary files it finds.
+    if (::flock(dirfd.get(), LOCK_EX | LOCK_NB) != 0)
+        return fail(Error::Kind::locked, dir.string() + ": another export is writing into it");
     remove_stale_parts(dir, dirfd.get());
     ManifestWriter manifest(dirfd.get());
     if (auto o = manifest.open(); !o) return fail(Error::Kind::io, dir.string() + ": " + o.error().message);
@@ -702,25 +706,26 @@ Result<AttachmentExportProgress> export_attachments(const index::Archive& archiv
             break;
         }
         const std::string msg = "message " + std::to_string(docno);
+        auto skip = [&](const std::string& why) {  // this message failed; the others go on
+            note(msg + ": " + why);
+            ++p.messages_done;
+            if (progress) progress(p);
+        };
         index::DocData data;
         try {
             auto doc = archive.document(docno);
             if (!doc) {
-                note(msg + ": not in the archive");
-                ++p.messages_done;
+                skip("not in the archive");
                 continue;
             }
             data = index::DocData::from_json(doc->get_data());
         } catch (const Xapian::Error& e) {
-            note(msg + ": " + e.get_msg());
-            ++p.messages_done;
+            skip(e.get_msg());
             continue;
         }
         auto raw = archive.read_original(docno);
         if (!raw) {
-            note(msg + ": " + raw.error().message);
-            ++p.messages_done;
-            if (progress) progress(p);
+            skip(raw.error().message);
             continue;
         }
         for_each_attachment(*raw, [&](AttachmentFile& a) {

@@ -361,6 +361,7 @@ int run_attachment_export(const Context& ctx, const ExportArgs& args) {
                                        args.force ? query::ExistingFiles::replace : query::ExistingFiles::refuse,
                                        interrupt.flag());
     if (ctx.tty) std::cerr << "\n";
+    if (!r && r.error().kind == Error::Kind::locked) return report(make_error(Error::Kind::locked, "export: " + r.error().message));
     if (!r) return report_output("export: cannot write " + r.error().message);  // nothing written
     for (const auto& err : r->errors) std::cerr << "mailvault: export: " << err << "\n";
     if (r->failed > r->errors.size())

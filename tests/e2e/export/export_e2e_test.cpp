@@ -4,7 +4,10 @@
 // at every kind of point followed by a second run that completes without rewriting.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <regex>
@@ -411,6 +414,24 @@ TEST_F(ExportE2E, AWriteFailurePartWayStopsWithWhatFailed) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(manifest_json(out).size(), 3u);
     EXPECT_EQ(read_file(out / (w2 + "-1-big.bin")), std::string(200000, 'b'));
+}
+
+// Two exports into one directory at once: the second is refused (exit 3) instead of removing
+// the first one's temporary files.
+TEST_F(ExportE2E, OneExportPerDirectoryAtATime) {
+    import({{"l.eml", message("l@example.com", "L", {named("a.txt", "a", "text/plain")})}});
+    const fs::path out = dir_ / "out";
+    fs::create_directories(out);
+    int fd = ::open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as a running export holds it
+    auto r = mv({"export", "*", "--attachments", out.string()});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("another export is writing into it"), std::string::npos) << r.err;
+    ::close(fd);
+    r = mv({"export", "*", "--attachments", out.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(manifest_json(out).size(), 1u);
 }
 
 TEST_F(ExportE2E, PlantedSymlinksAreNotFollowed) {
