@@ -174,14 +174,18 @@ Result<std::unique_ptr<Archive>> Archive::open(const fs::path& dir, OpenMode mod
         // Only the originals: their torn tail is recovered, trusting what the index recorded.
         RecordedEnds ends;
         if (index_dir) {
-            try {
-                std::vector<std::string> texts{Xapian::Database((*index_dir / "meta").string()).get_metadata(k_meta_store_end)};
-                for (unsigned i = 0; i < format->shards; ++i)
-                    texts.push_back(Xapian::Database(shard_path_for_read(*index_dir, i).string()).get_metadata(k_meta_store_end));
-                ends = recorded_ends(texts);
-            } catch (const Xapian::Error&) {
-                ends = {};  // unreadable: verify every record
-            }
+            // Each database on its own: a damaged shard must not make every record past the
+            // start count as unverified (a damaged record there would move the rest aside).
+            std::vector<std::string> texts;
+            auto read_end = [&](const fs::path& db) {
+                try {
+                    texts.push_back(Xapian::Database(db.string()).get_metadata(k_meta_store_end));
+                } catch (const Xapian::Error&) {
+                }
+            };
+            read_end(*index_dir / "meta");
+            for (unsigned i = 0; i < format->shards; ++i) read_end(shard_path_for_read(*index_dir, i));
+            ends = texts.empty() ? RecordedEnds{} : recorded_ends(texts);  // none readable: verify every record
         }
         if (auto r = a->recover_store(ends.high); !r) return fail(r.error());
         return a;
@@ -360,8 +364,62 @@ Xapian::Database Archive::database() const {
         return open_shards(index_dir_, shard_count_);
     }
     return with_current_index(dir_, [&](const std::optional<fs::path>& index_dir) {
-        return index_dir ? open_shards(*index_dir, shard_count_) : empty_database();
+        return index_dir ? open_intact_shards(*index_dir) : empty_database();
     });
+}
+
+Xapian::Database Archive::open_intact_shards(const fs::path& index_dir) const {
+    const auto damaged = damaged_shards();
+    Xapian::Database db;
+    for (unsigned i = 0; i < shard_count_; ++i) {
+        if (damaged.count(i)) {
+            db.add_database(empty_database());  // keeps docno = combined docid for the others
+            continue;
+        }
+        try {
+            db.add_database(Xapian::Database(shard_path_for_read(index_dir, i).string()));
+        } catch (const Xapian::DatabaseCorruptError& e) {
+            mark_shard_damaged(i, e.get_msg());
+            db.add_database(empty_database());
+        }
+    }
+    return db;
+}
+
+void Archive::mark_shard_damaged(unsigned shard, const std::string& why) const {
+    std::lock_guard lk(damage_mu_);
+    damaged_.emplace(shard, why);
+}
+
+std::map<unsigned, std::string> Archive::damaged_shards() const {
+    std::lock_guard lk(damage_mu_);
+    return damaged_;
+}
+
+fs::path Archive::shard_location(unsigned shard) const {
+    if (!index_dir_.empty()) return shard_path_for_read(index_dir_, shard);
+    auto index_dir = find_index_dir(dir_);
+    return index_dir ? shard_path_for_read(*index_dir, shard) : dir_ / "index";
+}
+
+std::size_t Archive::find_damaged_shards() const {
+    const auto known = damaged_shards();
+    std::size_t found = 0;
+    for (unsigned i = 0; i < shard_count_; ++i) {
+        if (known.count(i)) continue;
+        const fs::path path = shard_location(i);
+        try {
+            if (auto errors = Xapian::Database::check(path.string(), 0, nullptr); errors > 0) {
+                mark_shard_damaged(i, std::to_string(errors) + " errors found by a check of its tables");
+                ++found;
+            }
+        } catch (const Xapian::Error& e) {
+            if (!is_index_damage(e)) continue;
+            mark_shard_damaged(i, e.get_msg());
+            ++found;
+        }
+    }
+    return found;
 }
 
 std::uint64_t Archive::document_count() const {
@@ -376,7 +434,8 @@ std::optional<Xapian::Document> Archive::document(std::uint64_t docno) const {
     if (docno == 0) return std::nullopt;
     try {
         return database().get_document(static_cast<Xapian::docid>(docno));
-    } catch (const Xapian::Error&) {
+    } catch (const Xapian::Error& e) {
+        if (is_index_damage(e) && shard_count_ > 0) mark_shard_damaged(static_cast<unsigned>((docno - 1) % shard_count_), e.get_msg());
         return std::nullopt;
     }
 }
@@ -389,10 +448,35 @@ Result<std::string> Archive::read_original(const StoredRef& ref) const {
 
 Result<std::string> Archive::read_original(std::uint64_t docno) const {
     auto doc = document(docno);
+    if (!doc && shard_count_ > 0) {
+        const unsigned shard = static_cast<unsigned>((docno - 1) % shard_count_);
+        const auto damaged = damaged_shards();
+        const std::uint64_t next = std::strtoull(metadata(k_meta_next_docno).c_str(), nullptr, 10);
+        if (auto it = damaged.find(shard); it != damaged.end() && (next == 0 || docno < next))
+            return fail(Error::Kind::corrupt, "message " + std::to_string(docno) + ": its index entry is in the damaged index shard " +
+                                                  shard_location(shard).filename().string() + " (" + it->second +
+                                                  "); `mailvault reindex` rebuilds the index from the originals");
+    }
     if (!doc) return fail(Error::Kind::not_found, "no message " + std::to_string(docno));
     auto ref = StoredRef::decode(doc->get_value(schema::k_slot_location));
     if (!ref) return fail(Error::Kind::corrupt, "message " + std::to_string(docno) + " has no stored original");
-    return read_original(*ref);
+    const std::string where = "the original of message " + std::to_string(docno) + " is damaged (" +
+                              store_->segment_name(ref->segment) + " at offset " + std::to_string(ref->offset) + ")";
+    auto payload = store_->read_payload(*ref);
+    if (!payload) {
+        if (payload.error().kind == Error::Kind::corrupt) return fail(Error::Kind::corrupt, where + ": " + payload.error().message);
+        return fail(payload.error());
+    }
+    auto raw = zstd_decompress(*payload, ref->raw_size);
+    if (!raw) return fail(Error::Kind::corrupt, where + ": not a whole zstd frame: " + raw.error().message);
+    // The bytes must be the ones archived: what the index recorded when it was stored.
+    const std::string want = doc->get_value(schema::k_slot_sha256);
+    if (want.size() == sizeof(Digest)) {
+        const Digest got = sha256(*raw);
+        if (std::memcmp(got.data(), want.data(), want.size()) != 0)
+            return fail(Error::Kind::corrupt, where + ": its SHA-256 does not match the index");
+    }
+    return raw;
 }
 
 std::string Archive::metadata(const std::string& key) const {

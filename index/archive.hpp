@@ -15,6 +15,7 @@
 #include <deque>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +97,17 @@ class Archive {
     std::vector<std::pair<std::string, std::string>> metadata_with_prefix(const std::string& prefix) const;
     PackStore& store() { return *store_; }
     const PackStore& store() const { return *store_; }
+
+    // ---- damaged index shards (read side) ----
+    // A shard found damaged is left out of database() from then on (an empty stand-in keeps
+    // docno arithmetic), so searches go on over the others; callers say results are incomplete.
+    void mark_shard_damaged(unsigned shard, const std::string& why) const;
+    std::map<unsigned, std::string> damaged_shards() const;  // shard -> what Xapian said
+    // Checks every shard not yet known damaged (Xapian::Database::check: reads it all) and marks
+    // the damaged ones; returns how many it found. Called after Xapian reported damage, and by verify.
+    std::size_t find_damaged_shards() const;
+    // Where shard `i` of the index in use is (for messages naming it).
+    std::filesystem::path shard_location(unsigned shard) const;
 
     // ---- writing (write mode). Thread safety as noted per call. ----
     // Serial stage: the docno of an archived message with this dedupe key, committed or pending.
@@ -234,7 +246,29 @@ class Archive {
     std::vector<std::uint64_t> added_since_commit_;
     std::vector<std::pair<std::string, std::string>> pending_meta_;
     std::unique_ptr<Xapian::Database> committed_;  // snapshot for dedupe lookups
+    mutable std::mutex damage_mu_;
+    mutable std::map<unsigned, std::string> damaged_;  // shards left out of database() (damage_mu_)
+    Xapian::Database open_intact_shards(const std::filesystem::path& index_dir) const;
 };
+
+// Xapian's word for a damaged database (corrupt blocks, tables that do not add up), as
+// opposed to a lock, a concurrent modification or a missing file.
+inline bool is_index_damage(const Xapian::Error& e) {
+    const std::string_view type = e.get_type();  // Xapian::Error is not polymorphic: its type name
+    return type == "DatabaseCorruptError" || type == "DatabaseError";
+}
+
+// Runs f(), which reads archive.database(); when Xapian reports damage, finds the damaged
+// shards, leaves them out and runs f() once more over the rest (other errors propagate).
+template <typename F>
+auto on_intact_shards(const Archive& archive, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Xapian::Error& e) {
+        if (!is_index_damage(e) || archive.find_damaged_shards() == 0) throw;
+    }
+    return f();
+}
 
 // Xapian throws its own hierarchy; this guard turns it into an Error.
 template <typename F>

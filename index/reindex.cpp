@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "index/archive.hpp"
@@ -90,6 +91,9 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
             auto raw = (*old)->read_original(ref);
             if (!raw || sha256(*raw) != h.sha) {
                 ++summary.damaged;
+                summary.damaged_docnos.emplace_back(h.docno, (*old)->store().segment_name(ref.segment) + " at offset " +
+                                                                 std::to_string(ref.offset) + ": " +
+                                                                 (raw ? std::string("SHA-256 mismatch") : "not a whole zstd frame"));
                 return true;
             }
             const Digest key = dedupe_key(*raw);
@@ -119,6 +123,9 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
                 if (progress) progress(summary.documents);
             }
             return !failure;
+        }, {1, 0}, [&](std::uint32_t segment, std::uint64_t from, std::uint64_t to) {
+            summary.unreadable.push_back((*old)->store().segment_name(segment) + " bytes " + std::to_string(from) + ".." +
+                                         std::to_string(to));
         });
         if (!scanned) return fail(scanned.error());
         if (failure) return fail(*failure);
@@ -134,6 +141,20 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
             out.set_metadata(k, v);
         }
         out.set_metadata(k_meta_next_docno, std::to_string(next));
+        // What could not be rebuilt stays named (verify lists the mv:damaged: keys).
+        for (const auto& [docno, why] : summary.damaged_docnos)
+            if (docno) out.set_metadata(std::string(k_damaged_prefix) + std::to_string(docno), "original damaged: " + why);
+        if (!summary.unreadable.empty()) {
+            std::string where;
+            for (const auto& u : summary.unreadable) where += (where.empty() ? "" : ", ") + u;
+            for (std::uint64_t d = 1; d < next; ++d) {
+                if ((d < used.size() && used[d]) || moved.count(d)) continue;
+                if (std::any_of(summary.damaged_docnos.begin(), summary.damaged_docnos.end(), [&](const auto& x) { return x.first == d; }))
+                    continue;
+                summary.lost_docnos.push_back(d);
+                out.set_metadata(std::string(k_damaged_prefix) + std::to_string(d), "no intact record of its original; unreadable: " + where);
+            }
+        }
         if (auto c = out.commit(); !c) return fail(c.error());
     }
     // Install: the staged generation moves beside the current one (unused until named), then

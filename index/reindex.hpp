@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "index/archive.hpp"
 #include "index/util/result.hpp"
@@ -21,7 +23,18 @@ struct ReindexSummary {
     std::uint64_t damaged = 0;     // originals that no longer match their SHA-256 (skipped)
     std::uint64_t merged = 0;      // originals stored twice (a crashed run's): one document, both places
     std::uint64_t renumbered = 0;  // originals whose docno an earlier record already had: given a new one
+    // What could not be rebuilt: docnos whose original is damaged (SHA-256 mismatch, not a
+    // whole zstd frame), and unreadable byte ranges of the packs (a damaged record header):
+    // the docnos no record was found for are named as lost there.
+    std::vector<std::pair<std::uint64_t, std::string>> damaged_docnos;  // docno, why
+    std::vector<std::string> unreadable;   // "pack-000001.mvp bytes A..B"
+    std::vector<std::uint64_t> lost_docnos;  // in the sequence, no record found (only with unreadable ranges)
+    bool complete() const { return damaged_docnos.empty() && unreadable.empty(); }
 };
+
+// Metadata key under which reindex keeps a docno it could not rebuild ("mv:damaged:<docno>"):
+// `verify` keeps naming it.
+inline constexpr const char* k_damaged_prefix = "mv:damaged:";
 
 // Docnos, locations and metadata (checkpoints, run records) are kept; the new index is built
 // as a new generation and replaces the old one in one atomic step when complete (a crash

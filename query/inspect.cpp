@@ -83,7 +83,11 @@ Result<Hit> load_hit(const index::Archive& archive, std::uint64_t docno, const L
     } catch (const Xapian::Error& e) {
         return fail(Error::Kind::io, "message " + std::to_string(docno) + ": " + e.get_msg());
     }
-    if (!doc) return fail(Error::Kind::not_found, "no message " + std::to_string(docno) + " in the archive");
+    if (!doc) {
+        auto damaged = archive.read_original(docno);  // says so when its index shard is damaged
+        if (!damaged && damaged.error().kind == Error::Kind::corrupt) return fail(damaged.error());
+        return fail(Error::Kind::not_found, "no message " + std::to_string(docno) + " in the archive");
+    }
     Hit h;
     h.docno = docno;
     h.data = index::DocData::from_json(doc->get_data());

@@ -137,10 +137,11 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database&
 
 namespace {
 
+// A damaged index shard is left out (index::on_intact_shards): the rest is still searched.
 template <typename F>
-auto guarded(F&& f, std::string_view what) -> decltype(f()) {
+auto guarded(const index::Archive& archive, F&& f, std::string_view what) -> decltype(f()) {
     try {
-        return f();
+        return index::on_intact_shards(archive, f);
     } catch (const Xapian::Error& e) {
         return fail(Error::Kind::io, std::string(what) + ": " + e.get_msg());
     }
@@ -164,6 +165,7 @@ void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit)
 Result<SearchResult> search(const index::Archive& archive, std::string_view query, const SearchOptions& options,
                             const LinkBuilder& links) {
     return guarded(
+        archive,
         [&]() -> Result<SearchResult> {
             Xapian::Database db = archive.database();
             auto q = parse(query, db, options.parse);
@@ -191,6 +193,7 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
 
 Result<std::uint64_t> count(const index::Archive& archive, std::string_view query, const ParseOptions& options) {
     return guarded(
+        archive,
         [&]() -> Result<std::uint64_t> {
             Xapian::Database db = archive.database();
             auto q = parse_query(query, db, options);
@@ -210,6 +213,7 @@ Result<std::uint64_t> count(const index::Archive& archive, std::string_view quer
 Result<std::vector<std::uint64_t>> all_matches(const index::Archive& archive, std::string_view query,
                                                const ParseOptions& options) {
     return guarded(
+        archive,
         [&]() -> Result<std::vector<std::uint64_t>> {
             Xapian::Database db = archive.database();
             auto q = parse_query(query, db, options);

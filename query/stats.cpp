@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "index/document/builder.hpp"
+#include "index/reindex.hpp"
 #include "index/schema.hpp"
 #include "query/search.hpp"
 
@@ -104,6 +105,8 @@ std::uint64_t count(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
+Result<ArchiveStats> compute_stats_of(const index::Archive& archive);  // compute_stats without the guard
+
 std::vector<FolderCompleteness> folders_of_record(const std::string& lastsync_json, bool* has_folders) {
     std::vector<FolderCompleteness> out;
     auto j = nlohmann::json::parse(lastsync_json, nullptr, false);
@@ -132,6 +135,15 @@ std::vector<FolderCompleteness> folders_of_record(const std::string& lastsync_js
 
 Result<ArchiveStats> compute_stats(const index::Archive& archive) {
     try {
+        // A damaged shard is left out (its messages are then not counted; verify names it).
+        return index::on_intact_shards(archive, [&]() -> Result<ArchiveStats> { return compute_stats_of(archive); });
+    } catch (const Xapian::Error& e) {
+        return fail(Error::Kind::io, "stats: " + e.get_msg());
+    }
+}
+
+Result<ArchiveStats> compute_stats_of(const index::Archive& archive) {
+    {
         ArchiveStats s;
         Xapian::Database db = archive.database();
         s.messages = db.get_doccount();
@@ -171,8 +183,6 @@ Result<ArchiveStats> compute_stats(const index::Archive& archive) {
             s.syncs.push_back(std::move(r));
         }
         return s;
-    } catch (const Xapian::Error& e) {
-        return fail(Error::Kind::io, "stats: " + e.get_msg());
     }
 }
 
@@ -291,6 +301,36 @@ Result<VerifyReport> verify_archive(const index::Archive& archive, unsigned thre
     VerifyReport report;
     auto t0 = std::chrono::steady_clock::now();
     std::vector<Item> items;
+    // A damaged shard is named, left out of the index pass below, and its originals are found
+    // through the store's records (each names its docno; docno d lives in shard (d-1) % N).
+    archive.find_damaged_shards();
+    const auto damaged = archive.damaged_shards();
+    std::vector<Item> from_records;
+    if (!damaged.empty()) {
+        std::map<unsigned, ShardIssue> by_shard;
+        for (const auto& [shard, why] : damaged)
+            by_shard[shard] = ShardIssue{shard, archive.shard_location(shard).filename().string(), why, {}};
+        const unsigned n = std::max(1u, archive.shard_count());
+        auto scanned = archive.store().scan(
+            [&](const index::RecordHeader& h, const index::StoredRef& ref, std::string_view) {
+                if (h.type != index::RecordType::original || h.docno == 0) return true;
+                auto it = by_shard.find(static_cast<unsigned>((h.docno - 1) % n));
+                if (it == by_shard.end()) return true;
+                it->second.docnos.push_back(h.docno);
+                from_records.push_back({h.docno, ref.encode(), std::string(reinterpret_cast<const char*>(h.sha.data()), h.sha.size())});
+                return true;
+            },
+            {1, 0}, [](std::uint32_t, std::uint64_t, std::uint64_t) {});
+        (void)scanned;
+        for (auto& [shard, issue] : by_shard) {
+            std::sort(issue.docnos.begin(), issue.docnos.end());
+            issue.docnos.erase(std::unique(issue.docnos.begin(), issue.docnos.end()), issue.docnos.end());
+            report.shards.push_back(std::move(issue));
+        }
+    }
+    for (const auto& [key, why] : archive.metadata_with_prefix(index::k_damaged_prefix))
+        report.issues.push_back({std::strtoull(key.c_str() + std::strlen(index::k_damaged_prefix), nullptr, 10),
+                                 why + " (not in the index since reindex)"});
     try {
         Xapian::Database db = archive.database();
         std::uint64_t total = db.get_doccount();
@@ -313,6 +353,7 @@ Result<VerifyReport> verify_archive(const index::Archive& archive, unsigned thre
             auto d = index::DocData::from_json(db.get_document(static_cast<Xapian::docid>(it.docno)).get_data());
             it.sha = d.sha256;
         }
+        items.insert(items.end(), from_records.begin(), from_records.end());
     } catch (const Xapian::Error& e) {
         return fail(Error::Kind::io, "verify: reading the index: " + e.get_msg());
     }

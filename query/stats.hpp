@@ -56,15 +56,26 @@ struct VerifyIssue {
     std::string what;
 };
 
+// An index shard Xapian reports damaged: its documents cannot be searched until reindex.
+struct ShardIssue {
+    unsigned shard = 0;
+    std::string name;                  // "shard-1"
+    std::string what;                  // what Xapian said
+    std::vector<std::uint64_t> docnos;  // the messages whose entries it holds (from the originals' records)
+};
+
 struct VerifyReport {
     std::uint64_t checked = 0;
     std::uint64_t bytes = 0;  // raw bytes hashed
     double seconds = 0;
     std::vector<VerifyIssue> issues;  // sorted by docno
+    std::vector<ShardIssue> shards;   // damaged index shards
 };
 
-// Re-reads, decompresses and re-hashes every original the index refers to on `threads`
-// threads; a missing, truncated or altered original, or an entry without one, is an issue.
+// Checks every index shard (Xapian's own check), then re-reads, decompresses and re-hashes
+// every original the index refers to on `threads` threads — also those of a damaged shard,
+// found through the originals' records; a missing, truncated or altered original, an entry
+// without one, or a docno reindex could not rebuild (mv:damaged:) is an issue.
 Result<VerifyReport> verify_archive(const index::Archive& archive, unsigned threads,
                                     const std::function<void(std::uint64_t done, std::uint64_t total)>& progress);
 

@@ -331,8 +331,40 @@ Result<std::string> PackStore::read_payload(const StoredRef& ref) const {
     return out;
 }
 
+namespace {
+
+// The first offset after `bad` where an intact record starts (magic, known type, whole, its
+// payload what its header says), or `size`.
+std::uint64_t next_intact_record(int fd, std::uint64_t bad, std::uint64_t size) {
+    std::string buf;
+    constexpr std::size_t k_chunk = 1 << 20;
+    for (std::uint64_t pos = bad + 1; pos + k_record_header_size <= size;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - pos, k_chunk + sizeof k_magic));
+        buf.resize(n);
+        if (!pread_all(fd, buf.data(), n, pos, "")) return size;
+        std::size_t i = 0;
+        for (;;) {
+            i = buf.find(std::string_view(k_magic, sizeof k_magic), i);
+            if (i == std::string::npos || i >= k_chunk) break;
+            const std::uint64_t cand = pos + i;
+            char head[k_record_header_size];
+            if (cand + k_record_header_size <= size && pread_all(fd, head, sizeof head, cand, "")) {
+                auto h = decode_header(head);
+                if (h && known_type(*h) && cand + k_record_header_size + h->meta_size + h->payload_size <= size &&
+                    record_intact(fd, *h, cand))
+                    return cand;
+            }
+            ++i;
+        }
+        pos += k_chunk;
+    }
+    return size;
+}
+
+}  // namespace
+
 Result<void> PackStore::scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view)>& fn,
-                             StorePos from) const {
+                             StorePos from, const DamageFn& on_damage) const {
     for (std::uint32_t seg = std::max<std::uint32_t>(from.first, 1); seg <= segment_; ++seg) {
         auto p = segment_path(seg);
         int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -343,22 +375,38 @@ Result<void> PackStore::scan(const std::function<bool(const RecordHeader&, const
         std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
         std::uint64_t off = seg == from.first ? from.second : 0;
         std::string meta;
+        auto skip_damage = [&] {
+            const std::uint64_t next = next_intact_record(fd, off, size);
+            on_damage(seg, off, next);
+            off = next;
+        };
         while (off + k_record_header_size <= size) {
             char head[k_record_header_size];
             if (auto r = pread_all(fd, head, sizeof head, off, p.filename().string()); !r) return r;
             auto h = decode_header(head);
-            if (!h) return fail(Error::Kind::corrupt, p.filename().string() + ": bad record at offset " + std::to_string(off));
+            if (!h || (on_damage && !known_type(*h))) {
+                if (!on_damage) return fail(Error::Kind::corrupt, p.filename().string() + ": bad record at offset " + std::to_string(off));
+                skip_damage();
+                continue;
+            }
             const std::uint64_t end = off + k_record_header_size + h->meta_size + h->payload_size;
-            if (end > size) break;  // torn tail: recover_tail() moves it aside on the next write
+            if (end > size) {
+                if (!on_damage) break;  // torn tail: recover_tail() moves it aside on the next write
+                skip_damage();
+                continue;
+            }
             meta.resize(h->meta_size);
             if (auto r = pread_all(fd, meta.data(), meta.size(), off + k_record_header_size, p.filename().string()); !r) return r;
             StoredRef ref{seg, off, h->payload_size, h->raw_size, end};
             if (!fn(*h, ref, meta)) return ok();
             off = end;
         }
+        if (on_damage && off < size && size - off < k_record_header_size) on_damage(seg, off, size);  // a stub of a header
     }
     return ok();
 }
+
+std::string PackStore::segment_name(std::uint32_t segment) const { return segment_path(segment).filename().string(); }
 
 std::uint64_t PackStore::total_bytes() const {
     std::uint64_t total = 0;

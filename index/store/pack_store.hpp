@@ -76,9 +76,14 @@ class PackStore {
     // Walks every record from `from` (a record boundary) in order; stops early when `fn`
     // returns false. A record cut short by the end of its segment (a torn tail not yet
     // recovered) ends that segment's walk; a bad header is an error.
+    // With `on_damage` (reindex of a damaged store), a bad header or a record running past its
+    // segment is instead reported as the unreadable byte range [from, to) of that segment and
+    // the walk goes on at the next intact record found after it (or the segment's end).
+    using DamageFn = std::function<void(std::uint32_t segment, std::uint64_t from, std::uint64_t to)>;
     Result<void> scan(const std::function<bool(const RecordHeader&, const StoredRef&, std::string_view meta)>& fn,
-                      StorePos from = {1, 0}) const;
+                      StorePos from = {1, 0}, const DamageFn& on_damage = {}) const;
     std::uint64_t total_bytes() const;
+    std::string segment_name(std::uint32_t segment) const;  // "pack-000001.mvp"
 
   private:
     PackStore() = default;

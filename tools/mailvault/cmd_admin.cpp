@@ -25,7 +25,17 @@ void register_admin(CLI::App& app, Context& ctx) {
                           << r->damaged << " damaged originals skipped"
                           << (r->merged ? ", " + std::to_string(r->merged) + " stored twice merged" : "")
                           << (r->renumbered ? ", " + std::to_string(r->renumbered) + " given a new docno" : "") << "\n";
-            return r->damaged ? k_partial : k_ok;
+            // What could not be rebuilt, by docno, on stdout (always, also with --quiet).
+            for (const auto& [docno, why] : r->damaged_docnos)
+                std::cout << "not rebuilt " << docno << ": original damaged (" << why << ")\n";
+            for (const auto& u : r->unreadable) std::cout << "unreadable: " << u << "\n";
+            for (auto d : r->lost_docnos) std::cout << "not rebuilt " << d << ": no intact record of its original\n";
+            std::cout << std::flush;
+            if (!r->complete())
+                std::cerr << "reindex: " << r->damaged_docnos.size() + r->lost_docnos.size()
+                          << " messages could not be rebuilt from their originals (listed above; restore the originals/ "
+                             "pack files from a backup and run reindex again)\n";
+            return r->complete() ? k_ok : k_partial;
         };
     });
     register_serve(app, ctx);

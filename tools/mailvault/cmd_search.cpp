@@ -61,6 +61,18 @@ void print_notices(const Context& ctx, const index::Archive& archive, const std:
     }
 }
 
+// After a search: a damaged index shard was left out. Says so on stderr; the run is partial (exit 1).
+int incomplete_if_damaged(const index::Archive& archive, int code) {
+    const auto damaged = archive.damaged_shards();
+    if (damaged.empty()) return code;
+    for (const auto& [shard, why] : damaged)
+        std::cerr << "mailvault: warning: index " << archive.shard_location(shard).filename().string() << " is damaged (" << why
+                  << "): its messages (docnos " << shard + 1 << ", " << shard + 1 + archive.shard_count() << ", ...) are left out\n";
+    std::cerr << "mailvault: results are incomplete; `mailvault verify` names the damage, `mailvault reindex` rebuilds the "
+                 "index from the originals\n";
+    return code == k_ok ? k_partial : code;
+}
+
 struct SearchArgs {
     std::vector<std::string> words;
     std::uint64_t limit = 50;  // on a terminal; piped: every match, unless --limit
@@ -138,7 +150,7 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
                 auto n = query::count(*archive, q, parse_options(*archive));
                 if (!n) return report(n.error());
                 std::cout << (args->json ? "{\"count\":" + std::to_string(*n) + "}" : std::to_string(*n)) << "\n";
-                return std::cout.flush() ? k_ok : k_nothing;
+                return incomplete_if_damaged(*archive, std::cout.flush() ? k_ok : k_nothing);
             }
             query::SearchOptions o;
             o.sort = *sort;
@@ -197,7 +209,7 @@ void register_search_cmd(CLI::App& app, Context& ctx) {
                 if (args->offset + r->hits.size() < total) std::cerr << " (more with --limit N or --limit 0)";
                 std::cerr << "\n";
             }
-            return k_ok;
+            return incomplete_if_damaged(*archive, k_ok);
         };
     });
 }
@@ -288,8 +300,11 @@ void register_show_cmd(CLI::App& app, Context& ctx) {
                 return k_ok;
             };
             if (args->raw || attachment) {
-                if (!archive->document(docno))
+                if (!archive->document(docno)) {
+                    auto damaged = archive->read_original(docno);  // says so when its index shard is damaged
+                    if (!damaged && damaged.error().kind == Error::Kind::corrupt) return report(damaged.error());
                     return report(make_error(Error::Kind::not_found, "no message " + std::to_string(docno) + " in the archive"));
+                }
                 auto raw = archive->read_original(docno);
                 if (!raw) return report(raw.error());
                 if (args->raw) return emit(*raw);
@@ -487,6 +502,12 @@ void register_verify_cmd(CLI::App& app, Context& ctx) {
             auto r = query::verify_archive(*archive, *threads, progress);
             if (ctx.tty) std::cerr << "\n";
             if (!r) return report(r.error());
+            for (const auto& sh : r->shards) {
+                std::cout << "damaged index " << sh.name << ": " << sh.what << "; it holds " << sh.docnos.size()
+                          << " messages, not searchable until `mailvault reindex`:";
+                for (auto d : sh.docnos) std::cout << " " << d;
+                std::cout << "\n";
+            }
             for (const auto& i : r->issues) std::cout << "damaged " << i.docno << ": " << i.what << "\n";
             char buf[200];
             std::snprintf(buf, sizeof buf, "verify: %llu originals, %.1f MiB in %.2f s (%.0f MiB/s), %zu damaged",
@@ -494,7 +515,8 @@ void register_verify_cmd(CLI::App& app, Context& ctx) {
                           r->seconds > 0 ? r->bytes / 1048576.0 / r->seconds : 0.0, r->issues.size());
             std::cout << std::flush;
             std::cerr << buf << "\n";
-            return r->issues.empty() ? k_ok : k_partial;
+            if (!r->shards.empty()) std::cerr << "verify: " << r->shards.size() << " damaged index shard(s)\n";
+            return r->issues.empty() && r->shards.empty() ? k_ok : k_partial;
         };
     });
 }

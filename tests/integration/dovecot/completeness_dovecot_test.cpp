@@ -197,6 +197,43 @@ TEST_F(CompletenessDovecotTest, Pop3RecordsAndVerifyByUidl) {
     EXPECT_EQ(code, 0);
 }
 
+TEST_F(CompletenessDovecotTest, ADeadlineLeavesMessagesPendingAndTheNextSyncCompletesThem) {
+    for (int i = 0; i < 60; ++i) server->deliver("alice", "INBOX", message("bulk " + std::to_string(i)));
+    DelayProxy proxy(server->imaps, 150);  // every round trip 150 ms: the deadline comes first
+    ASSERT_GT(proxy.port, 0);
+    auto s = server->source("mailhost", "imap", "alice");
+    s.strings["port"] = std::to_string(proxy.port);
+    s.strings["fetch_batch"] = "2";
+    config({s});
+    // fetch_batch is a number
+    {
+        std::string text = read_file(tmp / "mailvault.toml");
+        auto p = text.find("fetch_batch = \"2\"");
+        ASSERT_NE(p, std::string::npos);
+        text.replace(p, std::string("fetch_batch = \"2\"").size(), "fetch_batch = 2");
+        write_file(tmp / "mailvault.toml", text);
+        std::filesystem::permissions(tmp / "mailvault.toml", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    }
+    auto r = mv({"sync", "--deadline", "2s"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    json inbox = folder(folders_of("mailhost"), "INBOX");
+    EXPECT_EQ(inbox["complete"], false) << inbox.dump();
+    EXPECT_NE(r.err.find("mailhost: skipped alice/INBOX: "), std::string::npos) << r.err;
+    if (inbox["listed"].is_number()) {  // listed before the deadline: the rest is pending
+        EXPECT_EQ(inbox["listed"], 60);
+        EXPECT_GT(inbox["pending"].get<int>(), 0) << inbox.dump();
+        EXPECT_EQ(inbox["archived"].get<int>() + inbox["pending"].get<int>(), 60) << inbox.dump();
+        EXPECT_NE(r.err.find(" still to fetch"), std::string::npos) << r.err;
+    }
+    r = mv({"sync"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    inbox = folder(folders_of("mailhost"), "INBOX");
+    EXPECT_EQ(inbox["listed"], 60);
+    EXPECT_EQ(inbox["archived"], 60);
+    EXPECT_EQ(inbox["pending"], 0);
+    EXPECT_EQ(inbox["complete"], true);
+}
+
 TEST_F(CompletenessDovecotTest, UnreachableServerIsExit3AndUnknownSourceExit2) {
     auto s = server->source("mailhost", "imap", "alice");
     config({s});
