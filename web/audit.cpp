@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -53,11 +54,52 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& ar
     }
     log->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (log->fd_ < 0) return fail(Error::Kind::io, "audit log: " + path.string() + ": " + std::strerror(errno));
+    log->syncer_ = std::thread([l = log.get()] { l->run_syncer(); });
     return log;
 }
 
 AuditLog::~AuditLog() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
     if (fd_ >= 0) ::close(fd_);
+}
+
+void AuditLog::run_syncer() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+        cv_.wait(lock, [&] { return stop_ || (written_ > synced_ && failed_.empty()); });
+        if (written_ > synced_ && failed_.empty()) {
+            // One fdatasync for every line written so far; lines written meanwhile wait for
+            // the next one.
+            const std::uint64_t upto = written_;
+            lock.unlock();
+            const int rc = ::fdatasync(fd_);
+            const int err = errno;
+            lock.lock();
+            if (rc == 0) {
+                synced_ = upto;
+            } else {
+                failed_ = std::string("audit log: fsync: ") + std::strerror(err);
+                std::fprintf(stderr, "serve: %s\n", failed_.c_str());
+            }
+            cv_.notify_all();
+            continue;
+        }
+        if (stop_) return;
+    }
+}
+
+Result<void> AuditLog::sync() {
+    std::unique_lock lock(mu_);
+    const std::uint64_t mine = written_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return synced_ >= mine || !failed_.empty(); });
+    if (synced_ >= mine) return ok();
+    return fail(Error::Kind::io, failed_);
 }
 
 Result<void> AuditLog::append(const std::string& action, const std::string& user, const std::string& client,
@@ -68,9 +110,9 @@ Result<void> AuditLog::append(const std::string& action, const std::string& user
     j["user"] = user;
     j["client"] = client;
     for (const auto& [k, v] : fields.items()) j[k] = v;
-    std::uint64_t mine = 0;
     {
         std::lock_guard lock(mu_);
+        if (!failed_.empty()) return fail(Error::Kind::io, failed_);
         j["prev"] = prev_;
         std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
         std::string out = line + "\n";
@@ -79,24 +121,18 @@ Result<void> AuditLog::append(const std::string& action, const std::string& user
             ssize_t n = ::write(fd_, out.data() + done, out.size() - done);
             if (n < 0) {
                 if (errno == EINTR) continue;
-                return fail(Error::Kind::io, std::string("audit log: write: ") + std::strerror(errno));
+                const std::string why = std::string("audit log: write: ") + std::strerror(errno);
+                // A part of the line in the file breaks the chain: no later record may claim
+                // to follow it. Nothing written (a full disk): the next record may succeed.
+                if (done > 0) failed_ = why;
+                return fail(Error::Kind::io, why);
             }
             done += static_cast<std::size_t>(n);
         }
         prev_ = sha256_hex(line);
-        mine = ++written_;
+        ++written_;
     }
-    // Group commit: whoever syncs makes every line written so far durable, so concurrent
-    // requests share one fdatasync instead of queueing one each.
-    std::lock_guard sync(sync_mu_);
-    if (synced_ >= mine) return ok();
-    std::uint64_t upto;
-    {
-        std::lock_guard lock(mu_);
-        upto = written_;
-    }
-    if (::fdatasync(fd_) != 0) return fail(Error::Kind::io, std::string("audit log: fsync: ") + std::strerror(errno));
-    synced_ = upto;
+    cv_.notify_all();
     return ok();
 }
 

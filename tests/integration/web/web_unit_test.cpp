@@ -2,12 +2,14 @@
 // validation, form and listen parsing, throttling, sessions, durations, facet queries.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "query/access.hpp"
 #include "query/facets.hpp"
 #include "support/testutil.hpp"
 #include "web/app.hpp"
+#include "web/audit.hpp"
 #include "web/auth.hpp"
 #include "web/html.hpp"
 #include "web/http.hpp"
@@ -16,6 +18,47 @@ namespace mv::test {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The group commit: records from many threads at once are all in the file, in one unbroken
+// chain, as soon as append() returns; sync() waits for the disk; the last ones are made
+// durable when the log closes.
+TEST(WebUnit, AuditGroupCommitKeepsEveryRecordInOneChain) {
+    TempDir d;
+    {
+        auto log = web::AuditLog::open(d.path());
+        ASSERT_TRUE(log) << log.error().message;
+        std::vector<std::thread> threads;
+        std::atomic<int> failures{0};
+        for (int t = 0; t < 8; ++t)
+            threads.emplace_back([&, t] {
+                for (int i = 0; i < 100; ++i)
+                    if (!(*log)->append("search", "u" + std::to_string(t), "127.0.0.1", {{"query", std::to_string(i)}}))
+                        ++failures;
+            });
+        for (auto& th : threads) th.join();
+        EXPECT_EQ(failures.load(), 0);
+        auto read = web::read_audit(d.path());  // written before append returned
+        ASSERT_TRUE(read);
+        EXPECT_EQ(read->records.size(), 800u);
+        EXPECT_FALSE(read->broken_at);
+        EXPECT_TRUE((*log)->sync());
+        ASSERT_TRUE((*log)->append("login", "u0", "127.0.0.1"));
+    }
+    auto read = web::read_audit(d.path());
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->records.size(), 801u);
+    EXPECT_FALSE(read->broken_at);
+    // Reopened, the chain goes on from the last line.
+    {
+        auto log = web::AuditLog::open(d.path());
+        ASSERT_TRUE(log);
+        ASSERT_TRUE((*log)->append("logout", "u0", "127.0.0.1"));
+    }
+    read = web::read_audit(d.path());
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->records.size(), 802u);
+    EXPECT_FALSE(read->broken_at);
+}
 
 TEST(WebUnit, AccessRuleGlobs) {
     query::AccessRule alice({"alice@example.com"});
