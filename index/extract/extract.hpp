@@ -51,6 +51,10 @@ std::string kind_of(std::string_view mime_type, std::string_view filename, std::
 Extracted extract(std::string_view bytes, std::string_view mime_type, std::string_view filename,
                   std::string_view charset, const Limits& limits, const Hooks& hooks, int depth = 0);
 
+// Starts the process that forks the PDF helpers, now (while this process is small: fork copies
+// page tables). Otherwise it starts with the first PDF. Idempotent, thread-safe.
+void start_helper();
+
 // The lowercased extension of a file name without the dot ("report.PDF" -> "pdf"), or "".
 std::string extension_of(std::string_view filename);
 

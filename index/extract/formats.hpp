@@ -26,6 +26,8 @@ Extracted rtf(std::string_view bytes, const Limits& limits);
 
 // pdf.cpp: poppler, in a forked helper unless Limits::isolation says otherwise.
 Extracted pdf(std::string_view bytes, const Limits& limits);
+// Sets up poppler in this process (read by start_helper() before it forks the fork server).
+void prepare_pdf();
 
 // office.cpp: OOXML (docx, xlsx, pptx) and ODF (odt, ods, odp): zip + XML.
 Extracted office(std::string_view bytes, std::string_view kind, const Limits& limits);
@@ -62,10 +64,12 @@ class ZipReader {
     void* archive_ = nullptr;
 };
 
-// Runs `work` in a forked child under setrlimit (RLIMIT_AS: what the child inherits plus
-// Limits::max_memory; RLIMIT_CPU) and a wall timeout (Limits::timeout): timed_out when it is
-// killed for time, failed when it runs out of memory or crashes. With Isolation::in_process,
-// runs it here.
-Extracted run_isolated(const std::function<Extracted()>& work, const Limits& limits);
+// Work for a helper process: a plain function (see isolate.cpp).
+using Work = Extracted (*)(std::string_view input, const Limits& limits);
+// Runs `work(input, limits)` in a helper process under setrlimit (RLIMIT_AS: what the helper
+// starts with plus Limits::max_memory; RLIMIT_CPU) and a wall timeout (Limits::timeout):
+// timed_out when it is stopped for time, failed when it runs out of memory or crashes. With
+// Isolation::in_process, runs it here.
+Extracted run_isolated(Work work, std::string_view input, const Limits& limits);
 
 }  // namespace mv::index::extract

@@ -398,9 +398,17 @@ void extract_attachment(const MimeLeaf& leaf, Attachment& a, ParsedMessage& out,
     if (out.attachment_text.size() >= limits.max_attachment_text)
         return skip(Status::skipped, "the message's attachment text limit (" + std::to_string(limits.max_attachment_text) +
                                          " bytes) is reached");
-    const std::string bytes = decoded_content(leaf.part, limits.extract.max_bytes + 1, &a.size);
     extract::Limits el = limits.extract;
     el.max_text = std::min(el.max_text, limits.max_attachment_text - out.attachment_text.size());
+    // Text kinds are read from the start only (as much as their text may hold): a 40 MB log
+    // is indexed in part, not refused as too large.
+    const bool streamable = kind == "text" || kind == "edifact";
+    const std::uint64_t read_cap = streamable ? std::min<std::uint64_t>(el.max_bytes, 2 * el.max_text) : el.max_bytes + 1;
+    std::string bytes = decoded_content(leaf.part, read_cap, &a.size);
+    if (streamable && a.size > bytes.size()) {
+        el.max_bytes = a.size;  // what was read is the part that is indexed
+        a.status_reason = "the first " + std::to_string(bytes.size()) + " bytes";
+    }
     extract::Hooks hooks;
     hooks.html_to_text = [&](std::string_view html) { return html_to_text(html.substr(0, limits.max_html)); };
     hooks.message_text = [&](std::string_view raw, int depth) { return message_text(raw, depth, limits); };
@@ -410,7 +418,7 @@ void extract_attachment(const MimeLeaf& leaf, Attachment& a, ParsedMessage& out,
                                : extract::extract(bytes, leaf.type, leaf.filename, charset ? charset : "", el, hooks,
                                                   limits.extract_depth);
     a.status = r.status;
-    a.status_reason = std::move(r.reason);
+    if (!r.reason.empty() || r.status != Status::indexed) a.status_reason = std::move(r.reason);
     append_capped(out.attachment_text, r.text, limits.max_attachment_text);
 }
 
@@ -661,6 +669,8 @@ GMimeStream* BoundedMimeStream::get() const { return impl_->stream.get(); }
 Result<ParsedMessage> parse_message(std::string_view raw, const ParseLimits& limits, std::int64_t fallback_date) {
     init_mime();
     if (raw.empty()) return fail(Error::Kind::corrupt, "empty message");
+    if (limits.attachment_text && limits.extract.isolation == extract::Isolation::process)
+        extract::start_helper();  // early, while this process is small (see index/extract/isolate.cpp)
     ParsedMessage out;
     BoundedMimeStream input(raw, limits, &out.defects);
     GMimeStream* stream = input.get();
