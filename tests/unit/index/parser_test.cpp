@@ -161,7 +161,7 @@ TEST(Parser, HugeHeaderBlockKeepsItsFirstMegabyte) {
 }
 
 // Hostile input: GMime is given the parts up to max_parts and part headers within the header
-// bounds (before: 100,000 parts took 318 MB, a 300 MB header line in a part 1.28 GB).
+// bounds (before: 100,000 parts took 311 MiB, a 300 MiB header line in a part 1,252 MiB).
 TEST(Parser, PartsPastMaxPartsAndHugePartHeadersAreNotGivenToGMime) {
     ParseLimits limits;
     limits.max_parts = 50;
