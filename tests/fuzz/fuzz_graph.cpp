@@ -12,6 +12,7 @@
 
 #include "index/archive.hpp"
 #include "ingest/graph/graph_source.hpp"
+#include "ingest/net/account.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 namespace {
@@ -96,6 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return p;
     }();
     (void)proxy;
+    static const bool quiet = [] {  // the source's log lines would cost more than the parsing
+        mv::ingest::net::set_log_sink([](const std::string&) {});
+        return true;
+    }();
+    (void)quiet;
     std::string_view in = mv::fuzz::as_view(data, size);
     g_segments.clear();
     g_next = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // IMAP and POP3 fuzzing: the fuzz input is everything a server says on each connection (the
 // real client reads it through net::Stream): `check`, then a whole sync of the source.
+#include "ingest/net/account.hpp"
 #include "ingest/source.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
@@ -9,6 +10,11 @@ namespace mv::fuzz {
 template <typename Check, typename Open>
 int run_session(std::string_view input, const char* type, Check check, Open open) {
     static ScriptedServer server;
+    static const bool quiet = [] {  // the sources' log lines would cost more than the parsing
+        ingest::net::set_log_sink([](const std::string&) {});
+        return true;
+    }();
+    (void)quiet;
     std::string script(input);
     server.start([&script](int fd) { write_all(fd, script); });
     SourceConfig c;

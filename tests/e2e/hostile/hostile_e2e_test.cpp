@@ -188,7 +188,7 @@ TEST(Hostile, HundredThousandParts) {
     test::TempDir tmp;
     hundred_thousand_parts(tmp / "parts.eml");
     long mib = import_one(tmp, tmp / "parts.eml", "manypartsfirstword");
-    EXPECT_LT(mib, 120) << "a 10 MB message with 100,000 parts";  // before: 318 MiB
+    EXPECT_LT(mib, 120) << "a 10 MB message with 100,000 parts";  // before: 311 MiB
 }
 
 TEST(Hostile, TenThousandDeep) {
@@ -204,7 +204,7 @@ TEST(Hostile, GigabyteHeaderLine) {
     import_one(tmp, tmp / "header.eml", "bodyafterhugeheader");
 }
 
-// The same inside a part, where GMime reads the header (before: 1.28 GB for 300 MB).
+// The same inside a part, where GMime reads the header (before: 1,252 MiB for 300 MiB).
 TEST(Hostile, HugeHeaderLineInPart) {
     test::TempDir tmp;
     long_line(tmp / "inner.eml",
@@ -226,10 +226,15 @@ TEST(Hostile, OrdinaryMessagesGoThrough) {
     test::TempDir tmp;
     const fs::path in = tmp / "in";
     fs::create_directories(in);
-    for (int i = 0; i < 40; ++i)
-        test::write_file(in / ("m" + std::to_string(100 + i) + ".eml"),
-                         k_head + "Message-ID: <ordinary" + std::to_string(i) + "@x>\nSubject: ordinary " +
-                             std::to_string(i) + "\n\nordinarybodyword\n");
+    for (int i = 0; i < 40; ++i) {
+        std::string name = "m";  // appended, not operator+ on a literal: GCC 12 warns (-Wrestrict) there
+        name += std::to_string(100 + i);
+        name += ".eml";
+        std::string msg = k_head;
+        msg += "Message-ID: <ordinary" + std::to_string(i) + "@x>\nSubject: ordinary " + std::to_string(i) +
+               "\n\nordinarybodyword\n";
+        test::write_file(in / name, msg);
+    }
     hundred_thousand_parts(in / "m110-parts.eml");
     ten_thousand_deep(in / "m120-deep.eml");
     long_line(in / "m130-inner.eml",

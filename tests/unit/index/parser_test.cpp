@@ -160,6 +160,43 @@ TEST(Parser, HugeHeaderBlockKeepsItsFirstMegabyte) {
     EXPECT_TRUE(std::any_of(m.defects.begin(), m.defects.end(), [](const auto& d) { return d.find("not indexed") != std::string::npos; }));
 }
 
+// Hostile input: GMime is given the parts up to max_parts and part headers within the header
+// bounds (before: 100,000 parts took 311 MiB, a 300 MiB header line in a part 1,252 MiB).
+TEST(Parser, PartsPastMaxPartsAndHugePartHeadersAreNotGivenToGMime) {
+    ParseLimits limits;
+    limits.max_parts = 50;
+    limits.max_header_field = 1000;
+    std::string raw = "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain\nX-Long: " + std::string(5000, 'h') + "\n continued " +
+                      std::string(5000, 'c') + "\n\nfirstpart\n";
+    for (int i = 0; i < 200; ++i) raw += "--B\nContent-Type: application/octet-stream; name=p" + std::to_string(i) + ".bin\n\nx\n";
+    raw += "--B\nContent-Type: message/rfc822\n\nSubject: " + std::string(5000, 's') + "\n\ninner\n--B--\n";
+    auto r = parse_message(raw, limits, 0);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body_text, "firstpart");
+    EXPECT_EQ(r->attachments.size(), 49u) << "the parts before the 51st delimiter line";
+    auto has = [&](const char* what) {
+        return std::any_of(r->defects.begin(), r->defects.end(), [&](const auto& d) { return d.find(what) != std::string::npos; });
+    };
+    EXPECT_TRUE(has("more than 50 MIME delimiter lines")) << ::testing::PrintToString(r->defects);
+    EXPECT_TRUE(has("header line(s) of parts longer than 1000 bytes")) << ::testing::PrintToString(r->defects);
+    EXPECT_TRUE(has("past the header bounds")) << ::testing::PrintToString(r->defects);
+}
+
+// An attached message's header is bounded too (the block after a message/rfc822 part header).
+TEST(Parser, HugeHeaderOfAnAttachedMessageIsCut) {
+    ParseLimits limits;
+    limits.max_header_field = 1000;
+    std::string raw = "Subject: outer\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain\n\nouterbody\n--B\nContent-Type: message/rfc822\n\n"
+                      "Subject: inner " + std::string(5000, 's') + "\nFrom: i@example.org\n\ninnerbody\n--B--\n";
+    auto r = parse_message(raw, limits, 0);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->body_text.find("innerbody"), std::string::npos) << r->body_text;
+    EXPECT_NE(r->body_text.find("inner sss"), std::string::npos) << "the subject's first bytes";
+    EXPECT_LT(r->body_text.size(), 3000u);
+}
+
 TEST(Parser, LargePartsAreDecodedInChunksUpToTheLimits) {
     ParseLimits limits;
     limits.max_body_text = 1000;
