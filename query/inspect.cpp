@@ -192,7 +192,7 @@ std::string view_text(const MessageView& v) {
     };
     std::string out;
     auto line = [&](const char* name, const std::string& value) {
-        if (!value.empty()) out += std::string(name) + ": " + value + "\n";
+        if (!value.empty()) out += std::string(name) + ": " + for_terminal(value) + "\n";
     };
     line("Docno", std::to_string(v.hit.docno));
     line("Title", v.hit.title);
@@ -218,9 +218,9 @@ std::string view_text(const MessageView& v) {
         out += "Attachments:\n";
         for (std::size_t i = 0; i < v.attachments.size(); ++i) {
             const auto& a = v.attachments[i];
-            out += "  " + std::to_string(i + 1) + ". " + (a.filename.empty() ? "(no name)" : a.filename) + " (" +
-                   a.content_type + ", " + std::to_string(a.size) + " bytes" +
-                   (a.text_status.empty() ? "" : ", text: " + text_status_line(a)) + ")\n";
+            out += "  " + std::to_string(i + 1) + ". " + (a.filename.empty() ? "(no name)" : for_terminal(a.filename)) +
+                   " (" + for_terminal(a.content_type) + ", " + std::to_string(a.size) + " bytes" +
+                   (a.text_status.empty() ? "" : ", text: " + for_terminal(text_status_line(a))) + ")\n";
         }
     }
     out += "\n";

@@ -308,14 +308,25 @@ std::string hit_json(const Hit& h) {
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::string for_terminal(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c == '\n' || c == '\r' || c == '\t') out += ' ';
+        else if (c < 0x20 || c == 0x7f) out += '?';
+        else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+                 static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+            out += '?';  // a C1 control in UTF-8 (CSI is U+009B)
+            ++i;
+        } else out += static_cast<char>(c);
+    }
+    return out;
+}
+
 std::string hit_line(const Hit& h) {
     std::string date = local_date(h.data.date);
-    auto clean = [](std::string s) {
-        for (auto& c : s)
-            if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-        return s;
-    };
-    return date + "  " + clean(h.data.from) + "  " + clean(h.title) + "  " + h.link;
+    return date + "  " + for_terminal(h.data.from) + "  " + for_terminal(h.title) + "  " + for_terminal(h.link);
 }
 
 }  // namespace mv::query

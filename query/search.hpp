@@ -76,6 +76,10 @@ std::vector<std::string> flags_of(const index::DocData& d);
 std::string hit_json(const Hit& hit);
 // One human line: date, from, title, link.
 std::string hit_line(const Hit& hit);
+// Text from mail made safe for a terminal: line breaks and tabs become spaces, other control
+// characters (C0, DEL, C1) become '?', so a subject or file name cannot move the cursor,
+// recolour the screen or forge a line of output.
+std::string for_terminal(std::string_view s);
 
 // Unique mailboxes / folders of the locations, in first-seen order.
 std::vector<std::string> mailboxes_of(const index::DocData& d);

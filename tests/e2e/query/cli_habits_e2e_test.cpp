@@ -99,6 +99,36 @@ TEST_F(Habits, MboxImportShowsAnEstimatedTotalAndEta) {
     EXPECT_NE(r.out.find("import: 8000/8000 messages"), std::string::npos) << r.out;
 }
 
+// Subjects and attachment names are the sender's text: on a terminal they must not move the
+// cursor, recolour the screen or forge a line of `show`/`search` output.
+TEST_F(Habits, MailTextCannotDriveTheTerminal) {
+    std::string msg =
+        "From: Mallory <m@example.com>\nTo: bob@example.org\nSubject: =?utf-8?q?evil=1B=5B31mred=0AForged=3A_line?=\n"
+        "Date: Mon, 1 May 2023 10:00:00 +0000\nMessage-ID: <esc@example.com>\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello\n--b\n"
+        "Content-Type: text/plain\nContent-Disposition: attachment; filename*=utf-8''a%1B%5D0%3Bpwned%07b%0AFake%3A%20x.txt\n\n"
+        "data\n--b--\n";
+    import({{"esc.eml", msg}});
+    auto show = mv({"show", "1"});
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    auto search = mv({"search", "evil"});
+    ASSERT_EQ(search.exit_code, 0) << search.err;
+    for (const auto* out : {&show.out, &search.out}) {
+        EXPECT_EQ(out->find('\x1b'), std::string::npos) << *out;
+        EXPECT_EQ(out->find('\x07'), std::string::npos) << *out;
+        for (const auto& l : lines(*out)) {
+            EXPECT_NE(l.rfind("Forged:", 0), 0u) << *out;
+            EXPECT_NE(l.rfind("Fake:", 0), 0u) << *out;
+        }
+    }
+    EXPECT_NE(show.out.find("Subject: evil?[31mred Forged: line"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("a?]0;pwned?b Fake: x.txt"), std::string::npos) << show.out;
+    // JSON keeps the text as it is (escaped by JSON).
+    auto json = mv({"show", "1", "--json"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_NE(json.out.find("\\u001b[31mred"), std::string::npos) << json.out;
+}
+
 TEST_F(Habits, PipedOutputIsNeverCutSilently) {
     std::vector<std::pair<std::string, std::string>> files;
     for (int i = 0; i < 60; ++i)
