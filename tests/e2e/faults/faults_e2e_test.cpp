@@ -21,6 +21,8 @@ struct Fault {
 };
 
 std::string print(const ::testing::TestParamInfo<Fault>& i) { return i.param.name; }
+// What ctest's test list shows for a parameter (instead of gtest's byte dump).
+void PrintTo(const Fault& f, std::ostream* os) { *os << f.name; }
 
 // `tls`: implicit TLS verified against the test server's certificate (issued for localhost).
 std::string toml_source(const std::string& name, const std::string& type, int port, const std::string& user,
