@@ -7,7 +7,9 @@
 // completes; then the archive holds exactly the server's messages byte for byte, `verify` is
 // clean, and a further sync fetches nothing (checkpoints consistent).
 //
-// The delays are a third each 0-0.3 s, 0.3-1.6 s and 1.6-8 s. MV_KILL_SEED=N repeats a run; MV_KILL_ROUNDS=N changes the number of kills (default 20).
+// The delays are a third each 0-0.3 s, 0.3-1.6 s and 1.6-8 s until a run finishes before its
+// kill; from then on uniform over 0-90 % of the last finished run's length (a quiet machine
+// finishes runs sooner and would otherwise be killed too rarely). MV_KILL_SEED=N repeats a run; MV_KILL_ROUNDS=N changes the number of kills (default 20).
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -72,7 +74,8 @@ class KillRounds : public ::testing::Test {
         int killed = 0, finished = 0, killed_after_commit = 0;
         std::size_t docs_before = 0;
         std::uniform_int_distribution<int> short_delay(0, 300), delay(300, 1600), long_delay(1600, 8000);
-        for (int round = 0; killed < rounds && round < rounds * 3; ++round) {
+        int typical_ms = 0;  // how long the last run that finished took: later kills fall inside that
+        for (int round = 0; killed < rounds && round < rounds * 5; ++round) {
             auto msgs = batch(round);
             for (auto& m : msgs) {
                 expected.insert(sha_hex(m));
@@ -82,11 +85,18 @@ class KillRounds : public ::testing::Test {
             server.add(round, msgs);
             // A third each: early (connect, sign-in, listing), mid-fetch, and late (the
             // commits and checkpoints at the end, or a run that finishes before its kill).
+            // Once a run has finished, kills are spread over the length of such a run, so that a
+            // fast (quiet) machine is killed as often as a slow one.
             int ms = delay(rng) % 3 == 0 ? short_delay(rng) : delay(rng) % 2 ? delay(rng) : long_delay(rng);
+            if (typical_ms > 0) ms = std::uniform_int_distribution<int>(0, std::max(20, typical_ms * 9 / 10))(rng);
+            auto started = std::chrono::steady_clock::now();
             Child child(mv_args({"sync"}), tmp / "sync.log", server.env);
             int status = 0;
             bool was_killed = false;
             if (child.wait_for(ms, status)) {
+                typical_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::steady_clock::now() - started)
+                                                  .count());
                 ++finished;
                 EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round << ": " << read_file(tmp / "sync.log");
             } else {
