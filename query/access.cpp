@@ -34,7 +34,7 @@ bool AccessRule::allows_mailbox(std::string_view mailbox) const {
 }
 
 Xapian::Query AccessRule::filter(const Xapian::Database& db) const {
-    if (everything_) return Xapian::Query::MatchAll;
+    if (everything_) return match_all();
     const std::string prefix(schema::prefix_of("mailbox"));
     std::vector<Xapian::Query> terms;
     for (auto it = db.allterms_begin(prefix); it != db.allterms_end(prefix); ++it) {
@@ -46,6 +46,7 @@ Xapian::Query AccessRule::filter(const Xapian::Database& db) const {
 }
 
 Xapian::Query AccessRule::restrict(const Xapian::Database& db, const Xapian::Query& user) const {
+    if (everything_) return user;
     return Xapian::Query(Xapian::Query::OP_FILTER, user, filter(db));
 }
 

@@ -214,7 +214,7 @@ class DateProcessor : public Xapian::FieldProcessor {
             std::optional<double> lo, hi;
             if (r->lo) lo = double(*r->lo);
             if (r->hi) hi = double(*r->hi);
-            return (r->lo || r->hi) ? DateOrder::of(*db_)->range(lo, hi) : Xapian::Query::MatchAll;
+            return (r->lo || r->hi) ? DateOrder::of(*db_)->range(lo, hi) : match_all();
         }
         return value_range(schema::k_slot_date, *r);
     }
@@ -224,7 +224,7 @@ class DateProcessor : public Xapian::FieldProcessor {
                                  Xapian::sortable_serialise(double(*r.hi)));
         if (r.lo) return Xapian::Query(Xapian::Query::OP_VALUE_GE, slot, Xapian::sortable_serialise(double(*r.lo)));
         if (r.hi) return Xapian::Query(Xapian::Query::OP_VALUE_LE, slot, Xapian::sortable_serialise(double(*r.hi)));
-        return Xapian::Query::MatchAll;
+        return match_all();
     }
 
   private:
@@ -266,7 +266,7 @@ class MsgidProcessor : public Xapian::FieldProcessor {
 // is:passed/forwarded.
 Xapian::Query flag_query(const std::string& name) {
     if (name == "unread")
-        return Xapian::Query(Xapian::Query::OP_AND_NOT, Xapian::Query::MatchAll,
+        return Xapian::Query(Xapian::Query::OP_AND_NOT, match_all(),
                              Xapian::Query(std::string(schema::k_flag_prefix) + "seen"));
     return Xapian::Query(std::string(schema::k_flag_prefix) + name);
 }
@@ -692,7 +692,7 @@ Result<Range> parse_size_range(std::string_view value) {
 Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options) {
     auto prepared = prepare(text, options.max_wildcard_expansion);
     if (!prepared) return fail(prepared.error());
-    if (prepared->match_all) return ParsedQuery{Xapian::Query(Xapian::Query::MatchAll), {}, {}};
+    if (prepared->match_all) return ParsedQuery{match_all(), {}, {}};
     std::int64_t now = options.now ? options.now : static_cast<std::int64_t>(std::time(nullptr));
     ParsedQuery out;
     out.notices = prepared->notices;

@@ -3,7 +3,9 @@
 // gives, on the two-shard fixture archive; the order follows the index when mail is added.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "query/access.hpp"
 #include "query/date_order.hpp"
@@ -165,6 +167,54 @@ TEST(DateOrderFollowsTheIndex, MailAddedAfterTheFirstQueryIsFound) {
     r = search_visible(**a, db, "date:2023-05-05", o, links, everything);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->total, 1u);
+}
+
+// serve's worker threads search at once, each on its own database. A query that every thread
+// shares under the hood (Xapian::Query::MatchAll, whose reference count is not atomic, copied
+// by the access rule of a ["*"] user and by `*`, pure-NOT and is:unread queries) corrupted its
+// count and crashed `serve` under 16 connections. Every thread must get the answer one thread
+// gets alone.
+TEST_F(DateOrderTest, ServerThreadsSearchAtOnceAndAgree) {
+    LinkBuilder links(LinkConfig{});
+    const std::vector<const char*> queries = {"*", "NOT kernel", "is:unread", "date:2023", "kernel", "-lunch"};
+    std::vector<std::vector<std::uint64_t>> expected;
+    {
+        Xapian::Database db = archive_->database();
+        for (const char* q : queries) {
+            SearchOptions o;
+            o.limit = 5;
+            o.parse = options(true);
+            auto r = search_visible(*archive_, db, q, o, links, AccessRule({"*"}));
+            ASSERT_TRUE(r) << q;
+            std::vector<std::uint64_t> ids;
+            for (const auto& h : r->hits) ids.push_back(h.docno);
+            expected.push_back(ids);
+        }
+    }
+    std::atomic<int> wrong{0}, failed{0};
+    auto worker = [&] {
+        Xapian::Database db = archive_->database();
+        AccessRule everything({"*"});
+        for (int round = 0; round < 1500; ++round) {
+            const std::size_t i = static_cast<std::size_t>(round) % queries.size();
+            SearchOptions o;
+            o.limit = 5;
+            o.parse = options(true);
+            auto r = search_visible(*archive_, db, queries[i], o, links, everything);
+            if (!r) {
+                ++failed;
+                continue;
+            }
+            std::vector<std::uint64_t> ids;
+            for (const auto& h : r->hits) ids.push_back(h.docno);
+            if (ids != expected[i]) ++wrong;
+        }
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace
