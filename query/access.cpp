@@ -84,16 +84,17 @@ Result<SearchResult> search_visible(const index::Archive& archive, const Xapian:
         const auto first = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.offset, 1u << 30));
         const auto count = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.limit, 1000));
         bool exact = false;
-        auto [mset, estimate] = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000,
-                                               &exact, options.parse.dates_in_memory);
+        auto matches = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000,
+                                      &exact, options.parse.dates_in_memory);
         SearchResult r;
-        r.total = estimate;
+        r.depends_on_now = q->depends_on_now;
+        r.total = matches.estimate;
         r.total_exact = exact;
-        r.hits.reserve(mset.size());
-        for (auto it = mset.begin(); it != mset.end(); ++it) {
+        r.hits.reserve(matches.ids.size());
+        for (auto id : matches.ids) {
             Hit h;
-            h.docno = *it;
-            h.data = index::DocData::from_json(it.get_document().get_data());
+            h.docno = id;
+            h.data = index::DocData::from_json(db.get_document(id).get_data());
             decorate(archive, links, h);  // the link and title use every location, as the CLI's
             h.data = rule.visible(std::move(h.data));
             r.hits.push_back(std::move(h));

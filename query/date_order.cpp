@@ -1,6 +1,7 @@
 #include "query/date_order.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -27,7 +28,12 @@ class DateRangeSource : public Xapian::PostingSource {
         const std::string uuid = db.get_uuid();
         auto it = std::find(uuids.begin(), uuids.end(), uuid);
         if (!uuid.empty() && it != uuids.end()) {
-            dates_ = &order_->shard_dates_[static_cast<std::size_t>(it - uuids.begin())];
+            const auto shard = static_cast<std::size_t>(it - uuids.begin());
+            dates_ = &order_->shard_dates_[shard];
+            // This shard's exact count from its sorted dates, so Xapian's match counts stay exact.
+            const auto& sorted = order_->shard_sorted_[shard];
+            count_ = static_cast<Xapian::doccount>(std::upper_bound(sorted.begin(), sorted.end(), hi_) -
+                                                   std::lower_bound(sorted.begin(), sorted.end(), lo_));
         } else {
             // Not a shard of the order's database (cannot happen through DateOrder::range):
             // still correct, the slow way.
@@ -35,10 +41,9 @@ class DateRangeSource : public Xapian::PostingSource {
             for (auto v = db.valuestream_begin(schema::k_slot_date); v != db.valuestream_end(schema::k_slot_date); ++v)
                 own_[v.get_docid() - 1] = Xapian::sortable_unserialise(*v);
             dates_ = &own_;
+            count_ = 0;
+            for (double d : own_) count_ += in(d);
         }
-        // This shard's exact count (tens of microseconds), so Xapian's match counts stay exact.
-        count_ = 0;
-        for (double d : *dates_) count_ += in(d);
     }
     Xapian::doccount get_termfreq_min() const override { return count_; }
     Xapian::doccount get_termfreq_est() const override { return count_; }
@@ -134,6 +139,13 @@ std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
         const double d = Xapian::sortable_unserialise(*v);
         order->by_date_.push_back({d, g});
         order->shard_dates_[(g - 1) % n][(g - 1) / n] = d;
+    }
+    order->shard_sorted_.resize(n);
+    for (Xapian::docid s = 0; s < n; ++s) {
+        auto& sorted = order->shard_sorted_[s];
+        for (double d : order->shard_dates_[s])
+            if (!std::isnan(d)) sorted.push_back(d);
+        std::sort(sorted.begin(), sorted.end());
     }
     std::sort(order->by_date_.begin(), order->by_date_.end(), [](const Entry& a, const Entry& b) {
         return a.date < b.date || (a.date == b.date && a.id < b.id);

@@ -46,6 +46,7 @@ class DateOrder : public std::enable_shared_from_this<DateOrder> {
     std::vector<Entry> by_date_;            // sorted by (date, id)
     std::vector<std::string> shard_uuids_;  // the database's shards, in docid interleaving order
     std::vector<std::vector<double>> shard_dates_;  // per shard, by its own docid - 1 (NaN: none)
+    std::vector<std::vector<double>> shard_sorted_;  // per shard, its dates sorted (no NaN): counts
     std::pair<std::size_t, std::size_t> span(std::optional<double> lo, std::optional<double> hi) const;
     friend class DateRangeSource;
 };

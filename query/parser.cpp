@@ -205,11 +205,16 @@ Xapian::Query field_error(std::string message) {
 
 class DateProcessor : public Xapian::FieldProcessor {
   public:
-    DateProcessor(std::int64_t now, DateZone zone, const Xapian::Database* in_memory = nullptr)
-        : now_(now), zone_(zone), db_(in_memory) {}
+    DateProcessor(std::int64_t now, DateZone zone, const Xapian::Database* in_memory, bool* depends_on_now)
+        : now_(now), zone_(zone), db_(in_memory), depends_on_now_(depends_on_now) {}
     Xapian::Query operator()(const std::string& value) override {
         auto r = parse_date_range(value, now_, zone_);
         if (!r) return field_error(r.error().message);
+        if (depends_on_now_ && !*depends_on_now_) {
+            // Relative (today, 7d, now): the same text 400 days and a bit later means other dates.
+            auto later = parse_date_range(value, now_ + 400 * 86400 + 3671, zone_);
+            if (!later || later->lo != r->lo || later->hi != r->hi) *depends_on_now_ = true;
+        }
         if (db_) {
             std::optional<double> lo, hi;
             if (r->lo) lo = double(*r->lo);
@@ -231,6 +236,7 @@ class DateProcessor : public Xapian::FieldProcessor {
     std::int64_t now_;
     DateZone zone_;
     const Xapian::Database* db_;
+    bool* depends_on_now_;
 };
 
 class SizeProcessor : public Xapian::FieldProcessor {
@@ -733,7 +739,7 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
             else if (f.kind == schema::FieldKind::text) qp.add_prefix(name, prefix);
             else qp.add_boolean_prefix(name, prefix);
         }
-        qp.add_boolean_prefix("date", (new DateProcessor(now, options.zone, options.dates_in_memory ? &db : nullptr))->release());
+        qp.add_boolean_prefix("date", (new DateProcessor(now, options.zone, options.dates_in_memory ? &db : nullptr, &out.depends_on_now))->release());
         for (const auto& [name, q] : prepared->placeholders)
             qp.add_boolean_prefix(name, (new PlaceholderProcessor(q))->release());
         qp.add_boolean_prefix("size", (new SizeProcessor)->release());

@@ -55,6 +55,9 @@ struct ParsedQuery {
     Range date;  // every match's date lies within (from date: terms that constrain all)
     // Lines worth telling the user (e.g. "form:" is not a field, searched as text), no prefix.
     std::vector<std::string> notices;
+    // The query has dates relative to ParseOptions::now (date:today, date:7d..): the same text
+    // means other documents at another time.
+    bool depends_on_now = false;
 };
 Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 

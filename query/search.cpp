@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
+#include <limits>
 
 #include "index/schema.hpp"
 #include "query/date_order.hpp"
@@ -48,13 +50,56 @@ void configure(Xapian::Enquire& enquire, Sort sort) {
 // `dates` bounds the matches' dates where the query itself says so (date: terms).
 //
 // With `in_memory` (a long-running process) the window is a number of documents counted from
-// the sorting end of query/date_order.hpp, which costs what it holds; otherwise a date span
-// read through the date values of every document, tried only where a full sort costs more.
+// the sorting end of query/date_order.hpp, which costs what it holds, and the matches are
+// put in order by the dates in memory: Xapian's sort by value reads the date value stream
+// block by block (on the 83k-message bulk archive ~370 blocks of 8 KiB per query, copied
+// from the page cache: most of a search's CPU in `serve`). Otherwise a date span read through
+// the date values of every document, tried only where a full sort costs more.
 
-std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
-                                                         const Range& dates, Sort sort, Xapian::doccount first,
-                                                         Xapian::doccount count, Xapian::doccount check_at_least,
-                                                         bool* exact, bool in_memory) {
+namespace {
+
+std::vector<Xapian::docid> ids_of(const Xapian::MSet& m) {
+    std::vector<Xapian::docid> ids;
+    ids.reserve(m.size());
+    for (auto it = m.begin(); it != m.end(); ++it) ids.push_back(*it);
+    return ids;
+}
+
+// Every match of `q`, unordered (no weights, no values read).
+std::vector<Xapian::docid> all_ids(const Xapian::Database& db, const Xapian::Query& q) {
+    Xapian::Enquire e(db);
+    e.set_query(q);
+    e.set_weighting_scheme(Xapian::BoolWeight());
+    return ids_of(e.get_mset(0, std::max<Xapian::doccount>(db.get_doccount(), 1)));
+}
+
+// `ids` [first, first+count) in date order as Xapian sorts by value: newest first with ties
+// by docid descending, oldest first with ties ascending; no date sorts as the oldest.
+std::vector<Xapian::docid> page_by_date(std::vector<Xapian::docid> ids, const DateOrder& order, bool newest,
+                                        Xapian::doccount first, Xapian::doccount count) {
+    auto key = [&](Xapian::docid id) {
+        double d = order.date_of(id);
+        return std::isnan(d) ? -std::numeric_limits<double>::infinity() : d;
+    };
+    std::vector<std::pair<double, Xapian::docid>> keyed;
+    keyed.reserve(ids.size());
+    for (auto id : ids) keyed.emplace_back(key(id), id);
+    auto before = [newest](const std::pair<double, Xapian::docid>& a, const std::pair<double, Xapian::docid>& b) {
+        return newest ? a > b : a < b;
+    };
+    const std::size_t end = std::min<std::size_t>(keyed.size(), std::size_t(first) + count);
+    std::vector<Xapian::docid> out;
+    if (first >= end) return out;
+    std::partial_sort(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(end), keyed.end(), before);
+    for (std::size_t i = first; i < end; ++i) out.push_back(keyed[i].second);
+    return out;
+}
+
+}  // namespace
+
+SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q, const Range& dates, Sort sort,
+                             Xapian::doccount first, Xapian::doccount count, Xapian::doccount check_at_least,
+                             bool* exact, bool in_memory) {
     // The number of matches, without the sort (with a sort by value Xapian reads the value of
     // every match it counts). Counting is exact where Xapian knows the bounds meet, or (with
     // check_at_least) where there are at most that many: counting more walks every match of a
@@ -75,9 +120,9 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database&
     auto plain = [&] {
         // A full sort walks every match: unless the probe counted exactly, its estimate is better.
         Xapian::MSet m = enquire.get_mset(first, count);
-        if (counted) return std::pair{m, est};
+        if (counted) return SortedMatches{ids_of(m), est};
         if (exact && m.get_matches_lower_bound() == m.get_matches_upper_bound()) *exact = true;
-        return std::pair{m, m.get_matches_estimated()};
+        return SortedMatches{ids_of(m), m.get_matches_estimated()};
     };
     const double need = double(first) + double(count);
     if (sort == Sort::relevance || count == 0) return plain();
@@ -88,24 +133,32 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database&
         return w.get_mset(first, count);
     };
     if (in_memory) {
-        if (est < 2 * need) return plain();
+        auto order = DateOrder::of(db);
+        const bool newest = sort == Sort::newest;
+        // Every match, put in order here: exact, and the count comes with it.
+        auto whole = [&] {
+            auto ids = all_ids(db, q);
+            if (exact) *exact = true;
+            const auto n = static_cast<Xapian::doccount>(ids.size());
+            return SortedMatches{page_by_date(std::move(ids), *order, newest, first, count), n};
+        };
+        if (est < 2 * need) return whole();
         std::optional<double> lo, hi;
         if (dates.lo) lo = double(*dates.lo);
         if (dates.hi) hi = double(*dates.hi);
-        auto order = DateOrder::of(db);
         const double in_range = double(order->count(lo, hi));
-        const bool newest = sort == Sort::newest;
         // Documents from the sorting end that should hold the needed matches four times over.
         double window = 4.0 * need * in_range / double(est);
         for (int attempt = 0; attempt < 3 && window < in_range; ++attempt) {
             auto edge = order->kth(static_cast<std::size_t>(window), newest, lo, hi);
             if (!edge) break;
-            Xapian::MSet m = windowed(newest ? order->range(edge, hi) : order->range(lo, edge));
-            if (m.size() == count) return std::pair{m, est};
-            const double found = m.get_matches_estimated();  // exact: the window was sorted in full
+            auto ids = all_ids(db, Xapian::Query(Xapian::Query::OP_FILTER, q,
+                                                 newest ? order->range(edge, hi) : order->range(lo, edge)));
+            const double found = double(ids.size());
+            if (found >= need) return SortedMatches{page_by_date(std::move(ids), *order, newest, first, count), est};
             window *= found > 0 ? std::max(2.0, 2.0 * need / found) : 8.0;
         }
-        return plain();
+        return whole();
     }
     std::string lo_s = db.get_value_lower_bound(schema::k_slot_date);
     std::string hi_s = db.get_value_upper_bound(schema::k_slot_date);
@@ -127,7 +180,7 @@ std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database&
                 ? Xapian::Query(Xapian::Query::OP_VALUE_GE, schema::k_slot_date, Xapian::sortable_serialise(hi - span * frac))
                 : Xapian::Query(Xapian::Query::OP_VALUE_LE, schema::k_slot_date, Xapian::sortable_serialise(lo + span * frac));
         Xapian::MSet m = windowed(bound);
-        if (m.size() == count) return std::pair{m, est};
+        if (m.size() == count) return SortedMatches{ids_of(m), est};
         const double found = m.get_matches_estimated();  // exact: the window was sorted in full
         if (found == 0) break;
         frac *= std::max(2.0, 2.0 * need / found);
@@ -173,16 +226,17 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
             const auto first = static_cast<Xapian::doccount>(options.offset);
             const auto count = static_cast<Xapian::doccount>(options.limit);
             bool exact = false;
-            auto [mset, estimate] = sorted_matches(db, q->query, q->date, options.sort, first, count, 0, &exact,
-                                                   options.parse.dates_in_memory);
+            auto matches = sorted_matches(db, q->query, q->date, options.sort, first, count, 0, &exact,
+                                          options.parse.dates_in_memory);
             SearchResult r;
-            r.total = estimate;
+            r.depends_on_now = q->depends_on_now;
+            r.total = matches.estimate;
             r.total_exact = exact;
-            r.hits.reserve(mset.size());
-            for (auto it = mset.begin(); it != mset.end(); ++it) {
+            r.hits.reserve(matches.ids.size());
+            for (auto id : matches.ids) {
                 Hit h;
-                h.docno = *it;
-                h.data = index::DocData::from_json(it.get_document().get_data());
+                h.docno = id;
+                h.data = index::DocData::from_json(db.get_document(id).get_data());
                 decorate(archive, links, h);
                 r.hits.push_back(std::move(h));
             }

@@ -21,15 +21,19 @@ enum class Sort { newest, oldest, relevance };
 
 Result<Sort> parse_sort(std::string_view s);
 
-// The matches [first, first+count) of `q` in `sort` order, and the estimated number of all
-// matches (`*exact` set when that number is exact). Newest/oldest over many matches search a
-// date window at the sorting end (exact); `dates` are the query's own date bounds;
-// `check_at_least` as Xapian's get_mset; `in_memory`: windows through query/date_order.hpp
-// (as ParseOptions::dates_in_memory).
-std::pair<Xapian::MSet, Xapian::doccount> sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
-                                                         const Range& dates, Sort sort, Xapian::doccount first,
-                                                         Xapian::doccount count, Xapian::doccount check_at_least = 0,
-                                                         bool* exact = nullptr, bool in_memory = false);
+// The matches [first, first+count) of `q` in `sort` order (docids of `db`), and the estimated
+// number of all matches (`*exact` set when that number is exact). Newest/oldest over many
+// matches search a date window at the sorting end (exact); `dates` are the query's own date
+// bounds; `check_at_least` as Xapian's get_mset; `in_memory`: windows through
+// query/date_order.hpp (as ParseOptions::dates_in_memory), and matches ordered by the dates in
+// memory instead of Xapian's sort by value.
+struct SortedMatches {
+    std::vector<Xapian::docid> ids;
+    Xapian::doccount estimate = 0;
+};
+SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q, const Range& dates, Sort sort,
+                             Xapian::doccount first, Xapian::doccount count, Xapian::doccount check_at_least = 0,
+                             bool* exact = nullptr, bool in_memory = false);
 
 struct SearchOptions {
     Sort sort = Sort::newest;
@@ -49,6 +53,7 @@ struct SearchResult {
     std::vector<Hit> hits;
     std::uint64_t total = 0;  // number of matches: exact when total_exact, else Xapian's estimate
     bool total_exact = false;
+    bool depends_on_now = false;  // the query has relative dates (date:today, date:7d..)
 };
 
 // Runs `query` over the archive; hits carry title and link.

@@ -9,6 +9,7 @@
 #include "index/util/iso_date.hpp"
 #include "query/access.hpp"
 #include "query/facets.hpp"
+#include "query/result_cache.hpp"
 #include "query/html_part.hpp"
 #include "query/inspect.hpp"
 #include "query/search.hpp"
@@ -163,6 +164,7 @@ namespace {
 struct PerThreadDb {
     std::uint64_t generation = 0;
     std::optional<Xapian::Database> db;
+    query::ResultCache results;  // valid for this state of `db` only
 };
 thread_local PerThreadDb t_db;
 }  // namespace
@@ -175,14 +177,31 @@ const Xapian::Database& App::db(bool fresh) {
     if (fresh || t.generation != generation_ || !t.db) {
         t.db = archive_->database();
         t.generation = generation_;
+        t.results.clear();
     } else {
         try {
-            t.db->reopen();
+            // false: definitely the same state as before, so the cached results still hold.
+            if (t.db->reopen()) t.results.clear();
         } catch (const Xapian::Error&) {
             t.db = archive_->database();
+            t.results.clear();
         }
     }
     return *t.db;
+}
+
+Result<query::SearchResult> App::search(const std::string& user, const std::string& text,
+                                        const query::SearchOptions& options, const query::AccessRule& rule) {
+    const Xapian::Database& database = db();  // first: a new state of the index empties the cache
+    PerThreadDb& t = t_db;
+    t.results.set_capacity(config_.result_cache);
+    const std::string key = query::result_key(user, text, options);
+    if (auto hit = t.results.find(key)) return std::move(*hit);
+    auto res = query::search_visible(*archive_, database, text, options, *links_, rule);
+    if (!res && res.error().kind == Error::Kind::io)  // the index changed under the search: once more
+        res = query::search_visible(*archive_, db(true), text, options, *links_, rule);
+    if (res) t.results.put(key, *res);
+    return res;
 }
 
 bool App::audit(const std::string& action, const std::string& user, const Request& req,
@@ -392,9 +411,7 @@ Response App::search_page(const Request& req, const Identity& id) {
     so.offset = *offset;
     so.limit = k_page_size;
     so.parse = parse_;
-    auto res = query::search_visible(*archive_, db(), text, so, *links_, rule);
-    if (!res && res.error().kind == Error::Kind::io)  // the index changed under the search: once more
-        res = query::search_visible(*archive_, db(true), text, so, *links_, rule);
+    auto res = search(id.user.name, text, so, rule);
     const auto& database = db();
     if (!audit("search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(false);
     if (!res) {
@@ -595,9 +612,7 @@ Response App::api_route(const Request& req, const Identity& id) {
         so.offset = *offset;
         so.parse = parse_;
         const std::string q = req.arg("q");
-        auto res = query::search_visible(*archive_, db(), q.empty() ? "*" : q, so, *links_, rule);
-        if (!res && res.error().kind == Error::Kind::io)
-            res = query::search_visible(*archive_, db(true), q.empty() ? "*" : q, so, *links_, rule);
+        auto res = search(id.user.name, q.empty() ? "*" : q, so, rule);
         if (!audit("api_search", id.user.name, req, {{"query", q}, {"total", res ? res->total : 0}})) return audit_unavailable(true);
         if (!res) return json_error(res.error().kind == Error::Kind::usage ? 400 : 500, res.error().message);
         std::string body = "{\"total\":" + std::to_string(res->total) +

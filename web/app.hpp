@@ -10,6 +10,7 @@
 
 #include "index/archive.hpp"
 #include "query/links.hpp"
+#include "query/access.hpp"
 #include "query/parser.hpp"
 #include "web/admin_connect.hpp"
 #include "web/audit.hpp"
@@ -27,6 +28,7 @@ struct AppConfig {
     bool tls = false;  // cookies get Secure and the __Host- prefix
     LoginThrottle::Options throttle;
     ConnectConfig connect;  // the admin "Connect account" page (web/admin_connect.hpp)
+    std::size_t result_cache = 64;  // search results kept per worker thread (query/result_cache.hpp); 0: none
 };
 
 class App {
@@ -44,6 +46,9 @@ class App {
     };
     App() = default;
     const Xapian::Database& db(bool fresh = false);
+    // search_visible through this thread's result cache (same answer as a new search).
+    Result<query::SearchResult> search(const std::string& user, const std::string& text,
+                                       const query::SearchOptions& options, const query::AccessRule& rule);
     std::optional<Identity> session_of(const Request& req);
     std::optional<Identity> api_identity(const Request& req);
     // Appends to the audit log; false (and a line on stderr) if it cannot.

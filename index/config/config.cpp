@@ -186,6 +186,7 @@ constexpr KnownKey k_known_keys[] = {
     {"serve", "request_timeout", KeyType::string},
     {"serve", "idle_timeout", KeyType::string},
     {"serve", "per_ip_connections", KeyType::integer},
+    {"serve", "result_cache", KeyType::integer},
     {"users.*", "password_hash", KeyType::string},
     {"users.*", "mailboxes", KeyType::list},
     {"users.*", "role", KeyType::string},
@@ -508,6 +509,9 @@ Result<Config> load_config(const std::filesystem::path& file) {
         c.serve_per_ip_connections = (*s)["per_ip_connections"].value_or(c.serve_per_ip_connections);
         if (c.serve_per_ip_connections < 1 || c.serve_per_ip_connections > 10000)
             return fail(Error::Kind::usage, file.string() + ": serve.per_ip_connections: use 1 to 10000");
+        c.serve_result_cache = (*s)["result_cache"].value_or(c.serve_result_cache);
+        if (c.serve_result_cache < 0 || c.serve_result_cache > 100000)
+            return fail(Error::Kind::usage, file.string() + ": serve.result_cache: use 0 to 100000");
         if (c.serve_threads < 1 || c.serve_threads > 256)
             return fail(Error::Kind::usage, file.string() + ": serve.threads: use 1 to 256");
     }

@@ -41,6 +41,7 @@ int serve(Context& ctx, const std::string& listen_flag) {
     for (const auto* r : {&idle, &max, &req_timeout, &idle_timeout})
         if (!*r) return report(make_error(Error::Kind::usage, "[serve]: " + r->error().message));
     ac.session_idle = *idle;
+    ac.result_cache = static_cast<std::size_t>(c.serve_result_cache);
     ac.session_max = *max;
     web::TlsFiles tls;
     if (!c.serve_cert.empty() || !c.serve_key.empty()) {

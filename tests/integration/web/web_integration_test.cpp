@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -857,6 +858,42 @@ TEST_F(WebTest, NewMailShowsUpWithoutRestart) {
     write_file(d / "in2" / "2.eml", k_alice_hostile);
     ASSERT_EQ(run_mailvault({"--archive", archive.string(), "-q", "import", (d / "in2").string(), "--mailbox", "alice@example.com"}).exit_code, 0);
     EXPECT_EQ(nlohmann::json::parse(c.get("/api/search?q=*").body)["total"], 2);
+}
+
+// serve keeps recent results per worker thread (query/result_cache.hpp). With one thread every
+// request meets the same cache: a user never gets the cached results of another user's same
+// query, and the cached answer is the answer a new search gives.
+TEST_F(WebTest, CachedResultsAreOnlyEverTheAskingUsers) {
+    web::AppConfig ac;
+    ac.archive_dir = g->archive;
+    auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
+    ASSERT_TRUE(app);
+    web::Limits l;
+    l.threads = 1;
+    web::App* a = app->get();
+    auto s = web::HttpServer::start("127.0.0.1", 0, l, [a](const web::Request& r) { return a->handle(r); });
+    ASSERT_TRUE(s);
+    const std::string base = "http://127.0.0.1:" + std::to_string((*s)->port());
+    Client alice(base), bob(base);
+    ASSERT_EQ(alice.login("alice", "alice-pw").status, 303);
+    ASSERT_EQ(bob.login("bob", "bob-pw").status, 303);
+    auto docnos = [](Client& c, const std::string& q) {
+        auto j = nlohmann::json::parse(c.get("/api/search?q=" + q).body);
+        std::set<std::uint64_t> out;
+        for (const auto& h : j["hits"]) out.insert(h["docno"].get<std::uint64_t>());
+        return out;
+    };
+    for (const std::string q : {"*", "NOT%20zzznothing", "subject%3Asecret%20OR%20subject%3Aquarterly"}) {
+        auto first = docnos(alice, q);
+        auto again = docnos(alice, q);  // from the cache
+        EXPECT_EQ(again, first) << q;
+        auto theirs = docnos(bob, q);
+        EXPECT_FALSE(first.empty()) << q;
+        EXPECT_FALSE(theirs.empty()) << q;
+        for (auto d : theirs) EXPECT_EQ(first.count(d), 0u) << q << ": bob got alice's docno " << d;
+        EXPECT_EQ(first.count(g->bob_secret), 0u) << q;
+        EXPECT_EQ(theirs.count(g->bob_secret), 1u) << q;
+    }
 }
 
 // ---- header link, time zone ----
