@@ -83,23 +83,8 @@ Result<SearchResult> search_visible(const index::Archive& archive, const Xapian:
         if (!q) return fail(q.error());
         const auto first = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.offset, 1u << 30));
         const auto count = static_cast<Xapian::doccount>(std::min<std::uint64_t>(options.limit, 1000));
-        bool exact = false;
-        auto matches = sorted_matches(db, rule.restrict(db, q->query), q->date, options.sort, first, count, 1000,
-                                      &exact, options.parse.dates_in_memory);
-        SearchResult r;
-        r.depends_on_now = q->depends_on_now;
-        r.total = matches.estimate;
-        r.total_exact = exact;
-        r.hits.reserve(matches.ids.size());
-        for (auto id : matches.ids) {
-            Hit h;
-            h.docno = id;
-            h.data = index::DocData::from_json(db.get_document(id).get_data());
-            decorate(archive, links, h);  // the link and title use every location, as the CLI's
-            h.data = rule.visible(std::move(h.data));
-            r.hits.push_back(std::move(h));
-        }
-        return r;
+        return page_of(archive, db, *q, rule.restrict(db, q->query), options.sort, first, count, 1000,
+                       options.parse.dates_in_memory, links, &rule);
     } catch (const Xapian::Error& e) {
         return fail(Error::Kind::io, "search: " + e.get_msg());
     }

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "index/schema.hpp"
+#include "query/access.hpp"
 #include "query/date_order.hpp"
 #include "query/thread.hpp"
 
@@ -215,6 +216,27 @@ void decorate(const index::Archive& archive, const LinkBuilder& links, Hit& hit)
     hit.title = links.title(hit.docno, hit.data, lookup);
 }
 
+SearchResult page_of(const index::Archive& archive, const Xapian::Database& db, const ParsedQuery& parsed,
+                     const Xapian::Query& query, Sort sort, Xapian::doccount first, Xapian::doccount count,
+                     Xapian::doccount check_at_least, bool in_memory, const LinkBuilder& links, const AccessRule* rule) {
+    bool exact = false;
+    auto matches = sorted_matches(db, query, parsed.date, sort, first, count, check_at_least, &exact, in_memory);
+    SearchResult r;
+    r.depends_on_now = parsed.depends_on_now;
+    r.total = matches.estimate;
+    r.total_exact = exact;
+    r.hits.reserve(matches.ids.size());
+    for (auto id : matches.ids) {
+        Hit h;
+        h.docno = id;
+        h.data = index::DocData::from_json(db.get_document(id).get_data());
+        decorate(archive, links, h);  // the link and title use every location, as the CLI's
+        if (rule) h.data = rule->visible(std::move(h.data));
+        r.hits.push_back(std::move(h));
+    }
+    return r;
+}
+
 Result<SearchResult> search(const index::Archive& archive, std::string_view query, const SearchOptions& options,
                             const LinkBuilder& links) {
     return guarded(
@@ -223,24 +245,8 @@ Result<SearchResult> search(const index::Archive& archive, std::string_view quer
             Xapian::Database db = archive.database();
             auto q = parse(query, db, options.parse);
             if (!q) return fail(q.error());
-            const auto first = static_cast<Xapian::doccount>(options.offset);
-            const auto count = static_cast<Xapian::doccount>(options.limit);
-            bool exact = false;
-            auto matches = sorted_matches(db, q->query, q->date, options.sort, first, count, 0, &exact,
-                                          options.parse.dates_in_memory);
-            SearchResult r;
-            r.depends_on_now = q->depends_on_now;
-            r.total = matches.estimate;
-            r.total_exact = exact;
-            r.hits.reserve(matches.ids.size());
-            for (auto id : matches.ids) {
-                Hit h;
-                h.docno = id;
-                h.data = index::DocData::from_json(db.get_document(id).get_data());
-                decorate(archive, links, h);
-                r.hits.push_back(std::move(h));
-            }
-            return r;
+            return page_of(archive, db, *q, q->query, options.sort, static_cast<Xapian::doccount>(options.offset),
+                           static_cast<Xapian::doccount>(options.limit), 0, options.parse.dates_in_memory, links);
         },
         "search");
 }

@@ -56,6 +56,15 @@ struct SearchResult {
     bool depends_on_now = false;  // the query has relative dates (date:today, date:7d..)
 };
 
+class AccessRule;
+// The page [first, first+count) of `query` (`parsed`, maybe restricted by an access rule) as
+// hits with data, link and title; `rule` (optional) then trims each hit's locations to what
+// it lets the user see.
+SearchResult page_of(const index::Archive& archive, const Xapian::Database& db, const ParsedQuery& parsed,
+                     const Xapian::Query& query, Sort sort, Xapian::doccount first, Xapian::doccount count,
+                     Xapian::doccount check_at_least, bool in_memory, const LinkBuilder& links,
+                     const AccessRule* rule = nullptr);
+
 // Runs `query` over the archive; hits carry title and link.
 Result<SearchResult> search(const index::Archive& archive, std::string_view query, const SearchOptions& options,
                             const LinkBuilder& links);
