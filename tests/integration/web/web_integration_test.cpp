@@ -229,12 +229,14 @@ class WebTest : public ::testing::Test {
         g = nullptr;
     }
 
-    void start(web::AppConfig ac = {}, web::Limits limits = {}, const web::TlsFiles& tls = {}) {
-        ac.archive_dir = g->archive;
+    // The suite's archive unless `ac` names another; `threads` worker threads (1: every request
+    // meets the same per-thread state, such as the result cache).
+    void start(web::AppConfig ac = {}, web::Limits limits = {}, const web::TlsFiles& tls = {}, unsigned threads = 2) {
+        if (ac.archive_dir.empty()) ac.archive_dir = g->archive;
         auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
         ASSERT_TRUE(app) << app.error().message;
         app_ = std::move(*app);
-        limits.threads = 2;
+        limits.threads = threads;
         web::App* a = app_.get();
         auto s = web::HttpServer::start("127.0.0.1", 0, limits, [a](const web::Request& r) { return a->handle(r); }, tls);
         ASSERT_TRUE(s) << s.error().message;
@@ -819,14 +821,8 @@ TEST_F(WebTest, NoMailIsShownWhenTheAuditLogCannotBeWritten) {
     std::filesystem::create_symlink("/dev/full", web::audit_path(archive));  // every write fails (ENOSPC)
     web::AppConfig ac;
     ac.archive_dir = archive;
-    auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
-    ASSERT_TRUE(app) << app.error().message;
-    web::Limits l;
-    l.threads = 1;
-    web::App* a = app->get();
-    auto s = web::HttpServer::start("127.0.0.1", 0, l, [a](const web::Request& r) { return a->handle(r); });
-    ASSERT_TRUE(s);
-    Client c("http://127.0.0.1:" + std::to_string((*s)->port()));
+    start(ac, {}, {}, 1);
+    Client c = client();
     ASSERT_EQ(c.login("alice", "alice-pw").status, 303);
     for (const std::string path : {"/m/1", "/m/1/raw", "/m/1/attachment/1", "/search?q=*", "/api/search?q=*", "/api/m/1", "/api/m/1/raw"}) {
         Reply r = c.get(path);
@@ -845,14 +841,8 @@ TEST_F(WebTest, NewMailShowsUpWithoutRestart) {
     ASSERT_EQ(run_mailvault({"--archive", archive.string(), "-q", "import", (d / "in1").string(), "--mailbox", "alice@example.com"}).exit_code, 0);
     web::AppConfig ac;
     ac.archive_dir = archive;
-    auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
-    ASSERT_TRUE(app);
-    web::Limits l;
-    l.threads = 1;
-    web::App* a = app->get();
-    auto s = web::HttpServer::start("127.0.0.1", 0, l, [a](const web::Request& r) { return a->handle(r); });
-    ASSERT_TRUE(s);
-    Client c("http://127.0.0.1:" + std::to_string((*s)->port()));
+    start(ac, {}, {}, 1);
+    Client c = client();
     ASSERT_EQ(c.login("alice", "alice-pw").status, 303);
     EXPECT_EQ(nlohmann::json::parse(c.get("/api/search?q=*").body)["total"], 1);
     write_file(d / "in2" / "2.eml", k_alice_hostile);
@@ -864,17 +854,8 @@ TEST_F(WebTest, NewMailShowsUpWithoutRestart) {
 // request meets the same cache: a user never gets the cached results of another user's same
 // query, and the cached answer is the answer a new search gives.
 TEST_F(WebTest, CachedResultsAreOnlyEverTheAskingUsers) {
-    web::AppConfig ac;
-    ac.archive_dir = g->archive;
-    auto app = web::App::create(ac, std::make_unique<web::LocalAuthenticator>(g->users));
-    ASSERT_TRUE(app);
-    web::Limits l;
-    l.threads = 1;
-    web::App* a = app->get();
-    auto s = web::HttpServer::start("127.0.0.1", 0, l, [a](const web::Request& r) { return a->handle(r); });
-    ASSERT_TRUE(s);
-    const std::string base = "http://127.0.0.1:" + std::to_string((*s)->port());
-    Client alice(base), bob(base);
+    start({}, {}, {}, 1);
+    Client alice = client(), bob = client();
     ASSERT_EQ(alice.login("alice", "alice-pw").status, 303);
     ASSERT_EQ(bob.login("bob", "bob-pw").status, 303);
     auto docnos = [](Client& c, const std::string& q) {
