@@ -458,7 +458,11 @@ Result<std::string> Archive::read_original(std::uint64_t docno) const {
                                                   "); `mailvault reindex` rebuilds the index from the originals");
     }
     if (!doc) return fail(Error::Kind::not_found, "no message " + std::to_string(docno));
-    auto ref = StoredRef::decode(doc->get_value(schema::k_slot_location));
+    return read_original(docno, *doc);
+}
+
+Result<std::string> Archive::read_original(std::uint64_t docno, const Xapian::Document& doc) const {
+    auto ref = StoredRef::decode(doc.get_value(schema::k_slot_location));
     if (!ref) return fail(Error::Kind::corrupt, "message " + std::to_string(docno) + " has no stored original");
     const std::string where = "the original of message " + std::to_string(docno) + " is damaged (" +
                               store_->segment_name(ref->segment) + " at offset " + std::to_string(ref->offset) + ")";
@@ -470,7 +474,7 @@ Result<std::string> Archive::read_original(std::uint64_t docno) const {
     auto raw = zstd_decompress(*payload, ref->raw_size);
     if (!raw) return fail(Error::Kind::corrupt, where + ": not a whole zstd frame: " + raw.error().message);
     // The bytes must be the ones archived: what the index recorded when it was stored.
-    const std::string want = doc->get_value(schema::k_slot_sha256);
+    const std::string want = doc.get_value(schema::k_slot_sha256);
     if (want.size() == sizeof(Digest)) {
         const Digest got = sha256(*raw);
         if (std::memcmp(got.data(), want.data(), want.size()) != 0)

@@ -92,6 +92,8 @@ class Archive {
     std::uint64_t document_count() const;
     std::optional<Xapian::Document> document(std::uint64_t docno) const;
     Result<std::string> read_original(std::uint64_t docno) const;  // decompressed bytes
+    // The same for `doc`, the index entry of `docno` read through a database of the caller's.
+    Result<std::string> read_original(std::uint64_t docno, const Xapian::Document& doc) const;
     Result<std::string> read_original(const StoredRef& ref) const;
     std::string metadata(const std::string& key) const;  // committed value or ""
     std::vector<std::pair<std::string, std::string>> metadata_with_prefix(const std::string& prefix) const;

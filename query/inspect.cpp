@@ -149,14 +149,44 @@ Result<std::string> extract_attachment(std::string_view raw, std::size_t n) {
     return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
 }
 
+namespace {
+
+MessageView view_of(Hit hit, const std::string& raw);
+
+}  // namespace
+
 Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links) {
     auto hit = load_hit(archive, docno, links);
     if (!hit) return fail(hit.error());
     auto raw = archive.read_original(docno);
     if (!raw) return fail(raw.error());
+    return view_of(std::move(*hit), *raw);
+}
+
+Result<MessageView> load_view(const index::Archive& archive, const Xapian::Database& db, std::uint64_t docno,
+                              const LinkBuilder& links) {
+    std::optional<Xapian::Document> doc;
+    try {
+        if (docno > 0 && docno <= db.get_lastdocid()) doc = db.get_document(static_cast<Xapian::docid>(docno));
+    } catch (const Xapian::DocNotFoundError&) {
+    } catch (const Xapian::Error&) {
+    }
+    if (!doc) return load_view(archive, docno, links);  // says what is wrong (missing, damaged shard)
+    Hit h;
+    h.docno = docno;
+    h.data = index::DocData::from_json(doc->get_data());
+    decorate(archive, links, h);
+    auto raw = archive.read_original(docno, *doc);
+    if (!raw) return fail(raw.error());
+    return view_of(std::move(h), *raw);
+}
+
+namespace {
+
+MessageView view_of(Hit hit, const std::string& raw) {
     MessageView v;
-    v.hit = std::move(*hit);
-    Parsed p = parse(*raw);
+    v.hit = std::move(hit);
+    Parsed p = parse(raw);
     if (p.msg) {
         GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(p.msg.get()));
         int n = list ? g_mime_header_list_get_count(list) : 0;
@@ -174,10 +204,12 @@ Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno
     }
     index::ParseLimits body_only;
     body_only.attachment_text = false;  // the body is shown; attachments are not extracted again
-    auto parsed = index::parse_message(*raw, body_only, v.hit.data.date);
+    auto parsed = index::parse_message(raw, body_only, v.hit.data.date);
     if (parsed) v.body = tidy_text(parsed->body_text);
     return v;
 }
+
+}  // namespace
 
 std::string text_status_line(const AttachmentPart& a) {
     return index::extract::status_text(index::extract::status_from_name(a.text_status), a.text_status_reason);

@@ -34,6 +34,10 @@ Result<std::vector<Hit>> thread_hits(const index::Archive& archive, std::uint64_
 
 // Parses the original of `docno` for `show`.
 Result<MessageView> load_view(const index::Archive& archive, std::uint64_t docno, const LinkBuilder& links);
+// The same through `db`, an open database of the archive (a server thread's): no database is
+// opened for it.
+Result<MessageView> load_view(const index::Archive& archive, const Xapian::Database& db, std::uint64_t docno,
+                              const LinkBuilder& links);
 // Dates in local time (TZ) with the offset; no run of blank lines before the text; each
 // attachment with its text status ("indexed", "failed: reason", ...).
 std::string view_text(const MessageView& v);

@@ -541,7 +541,7 @@ Response App::message_route(const Request& req, const Identity& id) {
         r.header("X-Frame-Options", "SAMEORIGIN");
         return secure(r);
     }
-    auto view = query::load_view(*archive_, *docno, *links_);
+    auto view = query::load_view(*archive_, db(), *docno, *links_);
     if (!view) return not_found();
     view->hit.data = rule.visible(std::move(view->hit.data));
     const auto& d = view->hit.data;
@@ -633,7 +633,7 @@ Response App::api_route(const Request& req, const Identity& id) {
             if (!audit("api_raw", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(true);
             return download(std::move(*raw), std::to_string(*docno) + ".eml", "message/rfc822");
         }
-        auto view = query::load_view(*archive_, *docno, *links_);
+        auto view = query::load_view(*archive_, db(), *docno, *links_);
         if (!view) return json_error(404, "not found");
         view->hit.data = rule.visible(std::move(view->hit.data));
         if (!audit("api_view", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(true);
