@@ -18,8 +18,69 @@
 #include "index/store/pack_store.hpp"
 #include "index/util/iso_date.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define MV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MV_TSAN 1
+#endif
+#endif
+#ifdef MV_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace mv::ingest {
 namespace {
+
+// oneTBB hands each item from one filter to the next, runs a serial filter's calls one after
+// another, and returns from parallel_pipeline after the last call, all through its own atomics
+// and futexes inside libtbb, which is not instrumented: ThreadSanitizer sees no order there and
+// reports races that cannot happen (seen: the input filter's call of source.next() against the
+// source's destruction after the run). FilterCall tells it exactly what oneTBB guarantees, no
+// more (parallel filters are not ordered with each other); it is nothing in other builds.
+struct PipelineSync {
+    char start = 0, end = 0;                   // before the run; after it
+    char input = 0, dedupe = 0, store = 0, output = 0;  // the serial filters' calls
+};
+class FilterCall {
+  public:
+    FilterCall([[maybe_unused]] PipelineSync& sync, [[maybe_unused]] const char* serial, const void* item)
+        : out(item) {
+#ifdef MV_TSAN
+        sync_ = &sync;
+        serial_ = serial;
+        __tsan_acquire(&sync.start);
+        if (serial) __tsan_acquire(const_cast<char*>(serial));
+        if (item) __tsan_acquire(const_cast<void*>(item));
+#endif
+    }
+    ~FilterCall() {
+#ifdef MV_TSAN
+        if (out) __tsan_release(const_cast<void*>(out));
+        if (serial_) __tsan_release(const_cast<char*>(serial_));
+        __tsan_release(&sync_->end);
+#endif
+    }
+    FilterCall(const FilterCall&) = delete;
+    FilterCall& operator=(const FilterCall&) = delete;
+    const void* out;  // the item handed to the next filter (none from the last)
+
+  private:
+#ifdef MV_TSAN
+    PipelineSync* sync_ = nullptr;
+    const char* serial_ = nullptr;
+#endif
+};
+void pipeline_starts([[maybe_unused]] PipelineSync& sync) {
+#ifdef MV_TSAN
+    __tsan_release(&sync.start);
+#endif
+}
+void pipeline_ended([[maybe_unused]] PipelineSync& sync) {
+#ifdef MV_TSAN
+    __tsan_acquire(&sync.end);
+#endif
+}
 
 struct Item {
     RawMessage raw;
@@ -167,10 +228,13 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
         if (m.ack && archived) acks.push_back(m.ack);
     };
 
+    PipelineSync sync;
+    pipeline_starts(sync);
     tbb::parallel_pipeline(
         options.max_in_flight,
         tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
                                       [&](tbb::flow_control& fc) -> Item* {
+                                          FilterCall call(sync, &sync.input, nullptr);
                                           if (abort) {
                                               fc.stop();
                                               return nullptr;
@@ -201,15 +265,18 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                           }
                                           auto* item = new Item;
                                           item->raw = std::move(*m);
+                                          call.out = item;
                                           return item;
                                       }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                            [&](Item* item) {
+                                               FilterCall call(sync, nullptr, item);
                                                hash(*item);
                                                return item;
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_in_order,
                                            [&](Item* item) {
+                                               FilterCall call(sync, &sync.dedupe, item);
                                                if (item->raw.checkpoint_only || !item->rejected.empty()) return item;
                                                if (auto d = archive.find_duplicate(item->key)) {
                                                    item->docno = *d;
@@ -221,6 +288,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                            [&](Item* item) {
+                                               FilterCall call(sync, nullptr, item);
                                                parse(*item);
                                                return item;
                                            }) &
@@ -228,6 +296,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
             tbb::make_filter<Item*, Item*>(
                 tbb::filter_mode::serial_in_order,
                 [&](Item* item) {
+                    FilterCall call(sync, &sync.store, item);
                     if (item->error || item->raw.checkpoint_only || !item->rejected.empty()) return item;
                     std::string meta = location_json(item->raw);
                     if (item->duplicate) {
@@ -249,6 +318,8 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     return item;
                 }) &
             tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
+                FilterCall call(sync, &sync.output, item);
+                call.out = nullptr;  // freed here
                 std::unique_ptr<Item> owned(item);
                 if (threads > 1) {
                     std::lock_guard lock(flight_mu);
@@ -302,6 +373,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     progress(summary, {source.expected_total(), source.expected_is_estimate()}, false);  // known once the source has listed
                 }
             }));
+    pipeline_ended(sync);
 
     // Whatever got through is made durable, even after an error.
     if (!fatal || fatal->kind != Error::Kind::io || since_commit > 0) {

@@ -5,7 +5,35 @@
 #include <string>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MV_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MV_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define MV_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MV_TEST_TSAN 1
+#endif
+#endif
+
 namespace mv::test {
+
+// The sanitizer this build runs under (tools/test --sanitize). A test that cannot work under one
+// skips itself there with GTEST_SKIP and the precise reason; README "Sanitizers" lists each.
+#ifdef MV_TEST_ASAN
+inline constexpr bool under_asan = true;
+#else
+inline constexpr bool under_asan = false;
+#endif
+#ifdef MV_TEST_TSAN
+inline constexpr bool under_tsan = true;
+#else
+inline constexpr bool under_tsan = false;
+#endif
 
 // A fresh directory removed at scope exit.
 class TempDir {
