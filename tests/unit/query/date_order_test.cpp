@@ -17,19 +17,8 @@ namespace {
 
 using Set = std::set<std::uint64_t>;
 
-class DateOrderTest : public ::testing::Test {
+class DateOrderTest : public test::FixtureArchiveTest {
   protected:
-    static void SetUpTestSuite() {
-        dir_ = new test::TempDir;
-        ASSERT_TRUE(test::build_fixture_archive(dir_->path() / "arc"));
-        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
-        ASSERT_TRUE(a) << a.error().message;
-        archive_ = a->release();
-    }
-    static void TearDownTestSuite() {
-        delete archive_;
-        delete dir_;
-    }
     static ParseOptions options(bool in_memory) {
         ParseOptions p;
         p.stemmer = "english";
@@ -37,8 +26,6 @@ class DateOrderTest : public ::testing::Test {
         p.dates_in_memory = in_memory;
         return p;
     }
-    static inline test::TempDir* dir_ = nullptr;
-    static inline index::Archive* archive_ = nullptr;
 };
 
 const std::vector<const char*> k_date_queries = {

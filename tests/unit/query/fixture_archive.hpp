@@ -97,4 +97,24 @@ inline bool build_fixture_archive(const std::filesystem::path& dir, const Fixtur
     return true;
 }
 
+// A test suite sharing one fixture archive, built once (read only: tests must not write to it).
+class FixtureArchiveTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir;
+        ASSERT_TRUE(build_fixture_archive(dir_->path() / "arc"));
+        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
+        ASSERT_TRUE(a) << a.error().message;
+        archive_ = a->release();
+    }
+    static void TearDownTestSuite() {
+        delete archive_;
+        archive_ = nullptr;
+        delete dir_;
+        dir_ = nullptr;
+    }
+    static inline TempDir* dir_ = nullptr;
+    static inline index::Archive* archive_ = nullptr;
+};
+
 }  // namespace mv::test

@@ -10,26 +10,13 @@
 namespace mv::query {
 namespace {
 
-class Links : public ::testing::Test {
+class Links : public test::FixtureArchiveTest {
   protected:
-    static void SetUpTestSuite() {
-        dir_ = new test::TempDir;
-        ASSERT_TRUE(test::build_fixture_archive(dir_->path() / "arc"));
-        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
-        ASSERT_TRUE(a) << a.error().message;
-        archive_ = a->release();
-    }
-    static void TearDownTestSuite() {
-        delete archive_;
-        delete dir_;
-    }
     static Hit hit(std::uint64_t docno, const LinkConfig& c) {
         auto h = load_hit(*archive_, docno, LinkBuilder(c));
         EXPECT_TRUE(h) << h.error().message;
         return h ? *h : Hit{};
     }
-    static inline test::TempDir* dir_ = nullptr;
-    static inline index::Archive* archive_ = nullptr;
 };
 
 TEST_F(Links, DefaultLinkAndTitle) {

@@ -13,19 +13,8 @@ namespace {
 
 using Set = std::set<std::uint64_t>;
 
-class Golden : public ::testing::Test {
+class Golden : public test::FixtureArchiveTest {
   protected:
-    static void SetUpTestSuite() {
-        dir_ = new test::TempDir;
-        ASSERT_TRUE(test::build_fixture_archive(dir_->path() / "arc"));
-        auto a = index::Archive::open(dir_->path() / "arc", index::OpenMode::read);
-        ASSERT_TRUE(a) << a.error().message;
-        archive_ = a->release();
-    }
-    static void TearDownTestSuite() {
-        delete archive_;
-        delete dir_;
-    }
     static Result<Set> run(const std::string& q) {
         ParseOptions p;
         p.stemmer = "english";
@@ -40,8 +29,6 @@ class Golden : public ::testing::Test {
             if (!out.count(i)) s.insert(i);
         return s;
     }
-    static inline test::TempDir* dir_ = nullptr;
-    static inline index::Archive* archive_ = nullptr;
 };
 
 struct Case {
