@@ -16,8 +16,14 @@ namespace mv::query {
 // in-memory dates by docid: a nanosecond per document instead of a value read.
 class DateRangeSource : public Xapian::PostingSource {
   public:
-    DateRangeSource(std::shared_ptr<const DateOrder> order, double lo, double hi, Xapian::doccount total)
-        : order_(std::move(order)), lo_(lo), hi_(hi), total_(total) {}
+    // `all`: every docid of the shard, dated or not (only to say which shard the matcher is in).
+    // `cursor` (optional, shared by the clones): set to this shard's index (0..N-1) whenever the
+    // matcher moves this source, so a MatchDecider, which sees shard-local docids only, can
+    // tell the shard: Xapian 1.4 matches N shards one after the other (MergePostList), and
+    // every candidate of FILTER(q, source) moves the source of the shard being matched.
+    DateRangeSource(std::shared_ptr<const DateOrder> order, double lo, double hi, Xapian::doccount total,
+                    bool all = false, std::shared_ptr<std::size_t> cursor = nullptr)
+        : order_(std::move(order)), lo_(lo), hi_(hi), total_(total), all_(all), cursor_(std::move(cursor)) {}
 
     void init(const Xapian::Database& db) override {
         dates_ = nullptr;
@@ -27,13 +33,16 @@ class DateRangeSource : public Xapian::PostingSource {
         const auto& uuids = order_->shard_uuids_;
         const std::string uuid = db.get_uuid();
         auto it = std::find(uuids.begin(), uuids.end(), uuid);
+        shard_ = k_unknown;
         if (!uuid.empty() && it != uuids.end()) {
             const auto shard = static_cast<std::size_t>(it - uuids.begin());
+            shard_ = shard;
             dates_ = &order_->shard_dates_[shard];
             // This shard's exact count from its sorted dates, so Xapian's match counts stay exact.
             const auto& sorted = order_->shard_sorted_[shard];
             count_ = static_cast<Xapian::doccount>(std::upper_bound(sorted.begin(), sorted.end(), hi_) -
                                                    std::lower_bound(sorted.begin(), sorted.end(), lo_));
+            if (all_) count_ = static_cast<Xapian::doccount>(dates_->size());
         } else {
             // Not a shard of the order's database (cannot happen through DateOrder::range):
             // still correct, the slow way.
@@ -52,27 +61,36 @@ class DateRangeSource : public Xapian::PostingSource {
         if (started_) ++pos_;
         started_ = true;
         forward();
+        mark();
     }
     void skip_to(Xapian::docid did, double) override {
         started_ = true;
         if (did > pos_ + 1) pos_ = did - 1;
         forward();
+        mark();
     }
     bool check(Xapian::docid did, double) override {
         // At `did` if it matches; else "somewhere before the next match" (Xapian moves on).
         started_ = true;
         if (did > pos_ + 1) pos_ = did - 1;
+        mark();
         if (pos_ < dates_->size() && in(( *dates_)[pos_])) return true;
         forward();
         return true;
     }
     bool at_end() const override { return started_ && pos_ >= dates_->size(); }
     Xapian::docid get_docid() const override { return static_cast<Xapian::docid>(pos_ + 1); }
-    Xapian::PostingSource* clone() const override { return new DateRangeSource(order_, lo_, hi_, total_); }
+    Xapian::PostingSource* clone() const override {
+        return new DateRangeSource(order_, lo_, hi_, total_, all_, cursor_);
+    }
     std::string get_description() const override { return "DateRangeSource(" + std::to_string(total_) + " documents)"; }
 
   private:
-    bool in(double d) const { return d >= lo_ && d <= hi_; }  // NaN (no date): never
+    static constexpr std::size_t k_unknown = std::numeric_limits<std::size_t>::max();
+    bool in(double d) const { return all_ || (d >= lo_ && d <= hi_); }  // NaN (no date): never
+    void mark() const {
+        if (cursor_) *cursor_ = shard_;
+    }
     void forward() {
         const auto& v = *dates_;
         while (pos_ < v.size() && !in(v[pos_])) ++pos_;
@@ -80,6 +98,9 @@ class DateRangeSource : public Xapian::PostingSource {
     std::shared_ptr<const DateOrder> order_;
     double lo_, hi_;
     Xapian::doccount total_;              // documents in the range, all shards
+    bool all_ = false;
+    std::shared_ptr<std::size_t> cursor_;
+    std::size_t shard_ = k_unknown;       // this shard's index in the order's database
     const std::vector<double>* dates_ = nullptr;
     std::vector<double> own_;
     Xapian::doccount count_ = 0;          // this shard's documents in the range
@@ -201,6 +222,56 @@ Xapian::Query DateOrder::range(std::optional<double> lo, std::optional<double> h
     auto* source = new DateRangeSource(shared_from_this(), by_date_[b].date, by_date_[e - 1].date,
                                        static_cast<Xapian::doccount>(e - b));
     return Xapian::Query(source->release());
+}
+
+namespace {
+
+// Records every match as a docid of the whole database and keeps none, so Xapian builds no
+// MSet (an MSet of all 8,340 matches of from:ralf on the bulk archive costs 2.4 ms, this
+// 0.4 ms). Xapian hands a decider shard-local docids; `shard` says whose (DateRangeSource).
+class Collector : public Xapian::MatchDecider {
+  public:
+    Collector(std::vector<Xapian::docid>& ids, const std::size_t& shard, std::size_t shards)
+        : ids_(ids), shard_(shard), shards_(shards) {}
+    bool operator()(const Xapian::Document& doc) const override {
+        if (shard_ >= shards_) lost_ = true;
+        else ids_.push_back(static_cast<Xapian::docid>((doc.get_docid() - 1) * shards_ + shard_ + 1));
+        return false;
+    }
+    bool lost() const { return lost_; }
+
+  private:
+    std::vector<Xapian::docid>& ids_;
+    const std::size_t& shard_;
+    std::size_t shards_;
+    mutable bool lost_ = false;
+};
+
+}  // namespace
+
+std::optional<std::vector<Xapian::docid>> DateOrder::matches(const Xapian::Database& db, const Xapian::Query& q,
+                                                              const std::optional<Window>& window,
+                                                              std::size_t expected) const {
+    auto cursor = std::make_shared<std::size_t>(std::numeric_limits<std::size_t>::max());
+    Xapian::Query bound;
+    if (window) {
+        auto [b, e] = span(window->lo, window->hi);
+        if (b == e) return std::vector<Xapian::docid>{};
+        bound = Xapian::Query((new DateRangeSource(shared_from_this(), by_date_[b].date, by_date_[e - 1].date,
+                                                   static_cast<Xapian::doccount>(e - b), false, cursor))
+                                  ->release());
+    } else {
+        bound = Xapian::Query((new DateRangeSource(shared_from_this(), 0, 0, 0, true, cursor))->release());
+    }
+    std::vector<Xapian::docid> ids;
+    ids.reserve(expected);
+    Collector collect(ids, *cursor, shard_uuids_.size());
+    Xapian::Enquire enquire(db);
+    enquire.set_query(Xapian::Query(Xapian::Query::OP_FILTER, q, bound));
+    enquire.set_weighting_scheme(Xapian::BoolWeight());
+    enquire.get_mset(0, 0, std::max<Xapian::doccount>(db.get_doccount(), 1), nullptr, &collect);
+    if (collect.lost()) return std::nullopt;
+    return ids;
 }
 
 }  // namespace mv::query

@@ -37,6 +37,17 @@ class DateOrder : public std::enable_shared_from_this<DateOrder> {
     // OP_VALUE_RANGE on the date slot, for `db` this order was built from.
     Xapian::Query range(std::optional<double> lo, std::optional<double> hi) const;
 
+    // Every match of `q` over `db` (the order's database) as docids, unordered; with `window`,
+    // only those whose date lies in [lo, hi]. Costs a posting-list step and a call per match,
+    // no MSet. nullopt where the shards cannot be told apart (a database without UUIDs):
+    // then use an Enquire.
+    struct Window {
+        std::optional<double> lo, hi;
+    };
+    std::optional<std::vector<Xapian::docid>> matches(const Xapian::Database& db, const Xapian::Query& q,
+                                                      const std::optional<Window>& window,
+                                                      std::size_t expected = 0) const;
+
     struct Entry {
         double date;
         Xapian::docid id;  // docid in the database the order was built from

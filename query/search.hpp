@@ -31,9 +31,13 @@ struct SortedMatches {
     std::vector<Xapian::docid> ids;
     Xapian::doccount estimate = 0;
 };
+// In memory, up to `collect_up_to` estimated matches are all collected and ordered at once
+// (cheaper than a window there; tests pass 0 to force windows on a small archive).
+inline constexpr Xapian::doccount k_collect_up_to = 4000;
 SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q, const Range& dates, Sort sort,
                              Xapian::doccount first, Xapian::doccount count, Xapian::doccount check_at_least = 0,
-                             bool* exact = nullptr, bool in_memory = false);
+                             bool* exact = nullptr, bool in_memory = false,
+                             Xapian::doccount collect_up_to = k_collect_up_to);
 
 struct SearchOptions {
     Sort sort = Sort::newest;

@@ -144,6 +144,56 @@ TEST(Archive, LocationJsonWithoutRemovalStaysReadable) {
     EXPECT_EQ(DocData::from_json(old.to_json()).locations, old.locations);
 }
 
+// Document data is written by DocData::to_json (nlohmann) and read by from_json (simdjson):
+// every field comes back, text with escapes and non-ASCII included; keys it does not know are
+// skipped; data that is not a JSON object reads as empty instead of throwing.
+TEST(Archive, DocDataReadsBackEveryFieldItWrote) {
+    DocData d;
+    d.message_id = "a\"b\\c@example.org";
+    d.references = {"r1@x", "r2@y"};
+    d.date = -86400;  // before 1970
+    d.from = "Jürgen \"JJ\" Müller <j@example.de>";
+    d.to = {"a@x", "b\tc@y"};
+    d.cc = {"文字 <c@z>"};
+    d.subject = "Re: line\nbreak \u0001 and 😀";
+    d.size = 18446744073709551615ull;
+    d.sha256 = std::string(64, 'f');
+    d.attachments = {{"r\u00e9sum\u00e9.pdf", "application/pdf", 12345, extract::Status::failed, "damaged xref"},
+                     {"", "text/plain", 0, extract::Status::none, ""}};
+    Location l1{"imap1", "bob@example.org", "Archive/2023", "4711"};
+    l1.flags = {"\\Seen", "$Forwarded"};
+    Location l2{"graph", "alice", "Inbox", "AAMk=", "deleted", 1714557600};
+    d.locations = {l1, l2};
+    d.broken = true;
+    const DocData r = DocData::from_json(d.to_json());
+    EXPECT_EQ(r.message_id, d.message_id);
+    EXPECT_EQ(r.references, d.references);
+    EXPECT_EQ(r.date, d.date);
+    EXPECT_EQ(r.from, d.from);
+    EXPECT_EQ(r.to, d.to);
+    EXPECT_EQ(r.cc, d.cc);
+    EXPECT_EQ(r.subject, d.subject);
+    EXPECT_EQ(r.size, d.size);
+    EXPECT_EQ(r.sha256, d.sha256);
+    ASSERT_EQ(r.attachments.size(), 2u);
+    EXPECT_EQ(r.attachments[0].filename, d.attachments[0].filename);
+    EXPECT_EQ(r.attachments[0].content_type, "application/pdf");
+    EXPECT_EQ(r.attachments[0].size, 12345u);
+    EXPECT_EQ(r.attachments[0].status, extract::Status::failed);
+    EXPECT_EQ(r.attachments[0].status_reason, "damaged xref");
+    EXPECT_EQ(r.attachments[1].status, extract::Status::none);
+    EXPECT_EQ(r.locations, d.locations);
+    EXPECT_TRUE(r.broken);
+
+    const DocData extra = DocData::from_json(R"({"subject":"s","later":{"x":[1,{"y":null}]},"size":7,"new":true})");
+    EXPECT_EQ(extra.subject, "s");
+    EXPECT_EQ(extra.size, 7u);
+    for (const char* bad : {"", "[]", "{\"subject\":", "{\"subject\":5}", "not json", "{\"to\":\"x\"}"}) {
+        const DocData e = DocData::from_json(bad);
+        EXPECT_TRUE(e.subject.empty() && e.to.empty() && e.locations.empty()) << bad;
+    }
+}
+
 TEST(Archive, ReadModeOnMissingArchiveIsNotFound) {
     test::TempDir dir;
     auto a = Archive::open(dir.path() / "none", OpenMode::read);

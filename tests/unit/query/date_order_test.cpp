@@ -83,6 +83,32 @@ TEST_F(DateOrderTest, WindowsGiveTheOrderOfAFullSortAtEveryOffset) {
     }
 }
 
+// search() collects every match of a query with at most k_collect_up_to estimated matches,
+// which on this small archive is every query: windows are forced here, at every offset.
+TEST_F(DateOrderTest, ForcedWindowsGiveTheOrderOfCollectingEveryMatch) {
+    Xapian::Database db = archive_->database();
+    for (Sort sort : {Sort::newest, Sort::oldest}) {
+        for (const char* q : {"*", "NOT kernel", "mailbox:bob@example.org", "date:2018..2023-06 -kernel",
+                              "date:2023 OR kernel", "kernel date:2023..", "from:alice OR subject:lunch"}) {
+            auto parsed = parse(q, db, options(true));
+            ASSERT_TRUE(parsed) << q;
+            bool exact = false;
+            const auto all = sorted_matches(db, parsed->query, parsed->date, sort, 0, 1000, 0, &exact, true);
+            ASSERT_TRUE(exact) << q;
+            ASSERT_FALSE(all.ids.empty()) << q;
+            for (Xapian::doccount off = 0; off < all.ids.size(); ++off) {
+                const auto one = sorted_matches(db, parsed->query, parsed->date, sort, off, 1, 0, nullptr, true, 0);
+                ASSERT_EQ(one.ids.size(), 1u) << q << " offset " << off;
+                EXPECT_EQ(one.ids[0], all.ids[off]) << q << " offset " << off;
+            }
+            const auto page = sorted_matches(db, parsed->query, parsed->date, sort, 1, 3, 0, nullptr, true, 0);
+            const std::vector<Xapian::docid> want(all.ids.begin() + std::min<std::size_t>(1, all.ids.size()),
+                                                  all.ids.begin() + std::min<std::size_t>(4, all.ids.size()));
+            EXPECT_EQ(page.ids, want) << q;
+        }
+    }
+}
+
 TEST_F(DateOrderTest, TotalsAreExactUpToCheckAtLeastAndSaySoBeyond) {
     LinkBuilder links(LinkConfig{});
     AccessRule everything({"*"});

@@ -56,6 +56,14 @@ TEST_F(Golden, EveryQueryFormMatchesItsKnownSet) {
         {"kernel NOT panic", {4}},
         {"kernel AND NOT panic", {4}},
         {"kernel -panic", {4}},
+        // words no document has (left out of the query: the rest must mean what it meant)
+        {"kernel OR zzabsent", {2, 4}},
+        {"kernel -zzabsent", {2, 4}},
+        {"kernel AND zzabsent", {}},
+        {"NOT zzabsent", all},
+        {"\"kernel zzabsent\"", {}},
+        {"zzabsent OR (kernel AND NOT zzother)", {2, 4}},
+        {"(zzabsent OR kernel) panic", {2}},
         {"NOT kernel", all_but({2, 4})},
         {"-kernel", all_but({2, 4})},
         {"(kernel OR lunch) AND friday", {3}},
@@ -206,6 +214,25 @@ TEST_F(Golden, EveryQueryFormMatchesItsKnownSet) {
         ASSERT_TRUE(got) << c.query << ": " << got.error().message;
         EXPECT_EQ(*got, c.expected) << "query: " << c.query;
     }
+}
+
+// A free word is a term per field and stem form; the parsed query keeps only the terms some
+// document has (each absent one costs a lookup per shard in every search), phrases included.
+TEST_F(Golden, TermsNoDocumentHasAreLeftOutOfTheQuery) {
+    Xapian::Database db = archive_->database();
+    ParseOptions p;
+    p.stemmer = "english";
+    for (const char* q : {"kernel", "kernels panic", "\"cache flush\"", "kernel OR zzabsent", "from:alice report"}) {
+        auto parsed = parse(q, db, p);
+        ASSERT_TRUE(parsed) << q;
+        std::size_t terms = 0;
+        for (auto t = parsed->query.get_terms_begin(); t != parsed->query.get_terms_end(); ++t, ++terms)
+            EXPECT_TRUE(db.term_exists(*t)) << q << ": " << *t << " is in the query but in no document";
+        EXPECT_GT(terms, 0u) << q;
+    }
+    auto none = parse("zzabsent", db, p);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->query.get_type(), Xapian::Query::LEAF_MATCH_NOTHING);
 }
 
 TEST_F(Golden, BrokenQueriesGiveOneLineUsageErrors) {
