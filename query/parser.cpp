@@ -814,6 +814,8 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
     } catch (const Xapian::InvalidArgumentError& e) {
         return fail(Error::Kind::usage, "bad query: " + e.get_msg());
     } catch (const Xapian::Error& e) {
+        // Damage (parsing looks terms up): the caller leaves the damaged shards out and retries.
+        if (index::is_index_damage(e)) throw;
         return fail(Error::Kind::io, "query: " + e.get_msg());
     }
 }

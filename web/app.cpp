@@ -421,7 +421,12 @@ Response App::search_page(const Request& req, const Identity& id) {
     }
     // Facets for the same restricted query.
     std::string aside = "<aside id=\"facets\">";
-    if (auto parsed = query::parse(text, database, parse_)) {
+    std::optional<query::ParsedQuery> parsed;
+    try {
+        if (auto p = query::parse(text, database, parse_)) parsed = std::move(*p);
+    } catch (const Xapian::Error&) {  // damage met while parsing: the page goes without facets
+    }
+    if (parsed) {
         auto fc = query::facets(database, rule.restrict(database, parsed->query), rule);
         if (fc) {
             auto group = [&](const char* name, const char* label, const std::vector<query::FacetCount>& xs) {

@@ -296,7 +296,7 @@ MHD_Result access(void* cls, MHD_Connection* connection, const char* url, const 
     Response r;
     try {
         r = impl->handler(req);
-    } catch (const std::exception& e) {
+    } catch (...) {  // std::exception, and Xapian::Error, which is not one: never into libmicrohttpd
         r = Response{};
         r.status = 500;
         r.body = "internal error\n";

@@ -2,6 +2,12 @@
 // validation, form and listen parsing, throttling, sessions, durations, facet queries.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xapian.h>
+
 #include <atomic>
 #include <thread>
 
@@ -58,6 +64,43 @@ TEST(WebUnit, AuditGroupCommitKeepsEveryRecordInOneChain) {
     ASSERT_TRUE(read);
     EXPECT_EQ(read->records.size(), 802u);
     EXPECT_FALSE(read->broken_at);
+}
+
+// A handler that throws something that is no std::exception (Xapian::Error is not one) gets
+// a 500, and the server goes on; without the catch-all the exception would unwind into
+// libmicrohttpd's C code and end the process.
+TEST(WebUnit, AnyExceptionFromAHandlerIsA500AndTheServerGoesOn) {
+    web::Limits limits;
+    limits.threads = 1;
+    auto server = web::HttpServer::start("127.0.0.1", 0, limits, [](const web::Request& r) {
+        if (r.raw_path == "/xapian") throw Xapian::DatabaseCorruptError("dir_end invalid in block 12");
+        if (r.raw_path == "/int") throw 7;
+        web::Response ok;
+        ok.body = "fine";
+        return ok;
+    });
+    ASSERT_TRUE(server) << server.error().message;
+    auto get = [&](const std::string& path) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((*server)->port());
+        if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            close(fd);
+            return std::string("connect failed");
+        }
+        const std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
+        (void)!write(fd, req.data(), req.size());
+        std::string out;
+        char buf[4096];
+        for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+        close(fd);
+        return out.substr(0, out.find("\r\n"));
+    };
+    EXPECT_EQ(get("/xapian"), "HTTP/1.1 500 Internal Server Error");
+    EXPECT_EQ(get("/int"), "HTTP/1.1 500 Internal Server Error");
+    EXPECT_EQ(get("/other"), "HTTP/1.1 200 OK");
 }
 
 TEST(WebUnit, AccessRuleGlobs) {
