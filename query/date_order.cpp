@@ -26,6 +26,9 @@ class DateRangeSource : public Xapian::PostingSource {
         : order_(std::move(order)), lo_(lo), hi_(hi), total_(total), all_(all), cursor_(std::move(cursor)) {}
 
     void init(const Xapian::Database& db) override {
+        sparse_ = false;
+        list_.clear();
+        at_ = 0;
         dates_ = nullptr;
         own_.clear();
         pos_ = 0;
@@ -43,6 +46,21 @@ class DateRangeSource : public Xapian::PostingSource {
             count_ = static_cast<Xapian::doccount>(std::upper_bound(sorted.begin(), sorted.end(), hi_) -
                                                    std::lower_bound(sorted.begin(), sorted.end(), lo_));
             if (all_) count_ = static_cast<Xapian::doccount>(dates_->size());
+            // Few documents in range (a window at the newest end, a month): this shard's docids
+            // among them, sorted, instead of walking every docid of the shard to find them.
+            // Building the list reads the whole range (all shards) once per search, so only
+            // where that is far less than one shard's docids.
+            if (!all_ && std::size_t(total_) * 8 < dates_->size()) {
+                sparse_ = true;
+                const auto n = order_->shard_uuids_.size();
+                auto [b, e] = order_->span(lo_, hi_);
+                list_.reserve(count_);
+                for (std::size_t i = b; i < e; ++i) {
+                    const Xapian::docid g = order_->by_date_[i].id;
+                    if ((g - 1) % n == shard) list_.push_back(static_cast<Xapian::docid>((g - 1) / n + 1));
+                }
+                std::sort(list_.begin(), list_.end());
+            }
         } else {
             // Not a shard of the order's database (cannot happen through DateOrder::range):
             // still correct, the slow way.
@@ -58,19 +76,32 @@ class DateRangeSource : public Xapian::PostingSource {
     Xapian::doccount get_termfreq_est() const override { return count_; }
     Xapian::doccount get_termfreq_max() const override { return count_; }
     void next(double) override {
-        if (started_) ++pos_;
+        if (sparse_) {
+            if (started_) ++at_;
+        } else {
+            if (started_) ++pos_;
+            forward();
+        }
         started_ = true;
-        forward();
         mark();
     }
     void skip_to(Xapian::docid did, double) override {
         started_ = true;
-        if (did > pos_ + 1) pos_ = did - 1;
-        forward();
+        if (sparse_) {
+            at_ = static_cast<std::size_t>(std::lower_bound(list_.begin() + static_cast<std::ptrdiff_t>(at_), list_.end(), did) -
+                                           list_.begin());
+        } else {
+            if (did > pos_ + 1) pos_ = did - 1;
+            forward();
+        }
         mark();
     }
     bool check(Xapian::docid did, double) override {
         // At `did` if it matches; else "somewhere before the next match" (Xapian moves on).
+        if (sparse_) {
+            skip_to(did, 0);
+            return true;
+        }
         started_ = true;
         if (did > pos_ + 1) pos_ = did - 1;
         mark();
@@ -78,8 +109,12 @@ class DateRangeSource : public Xapian::PostingSource {
         forward();
         return true;
     }
-    bool at_end() const override { return started_ && pos_ >= dates_->size(); }
-    Xapian::docid get_docid() const override { return static_cast<Xapian::docid>(pos_ + 1); }
+    bool at_end() const override {
+        return started_ && (sparse_ ? at_ >= list_.size() : pos_ >= dates_->size());
+    }
+    Xapian::docid get_docid() const override {
+        return sparse_ ? list_[at_] : static_cast<Xapian::docid>(pos_ + 1);
+    }
     Xapian::PostingSource* clone() const override {
         return new DateRangeSource(order_, lo_, hi_, total_, all_, cursor_);
     }
@@ -106,6 +141,9 @@ class DateRangeSource : public Xapian::PostingSource {
     Xapian::doccount count_ = 0;          // this shard's documents in the range
     std::size_t pos_ = 0;                 // docid - 1
     bool started_ = false;
+    bool sparse_ = false;                 // walking list_ instead of every docid
+    std::vector<Xapian::docid> list_;     // sparse: this shard's docids in range, ascending
+    std::size_t at_ = 0;                  // sparse: position in list_
 };
 
 namespace {

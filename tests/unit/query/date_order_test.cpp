@@ -3,7 +3,9 @@
 // gives, on the two-shard fixture archive; the order follows the index when mail is added.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <set>
 #include <thread>
 
@@ -107,6 +109,55 @@ TEST_F(DateOrderTest, ForcedWindowsGiveTheOrderOfCollectingEveryMatch) {
             EXPECT_EQ(page.ids, want) << q;
         }
     }
+}
+
+// Every [lo, hi] between two document dates, through range() (a FILTER, as date: queries) and
+// matches() (the collector of newest/oldest pages), alone and with a word: exactly the
+// documents dated in it. Ranges of one or two documents take the sparse walk (a sorted docid
+// list), wider ones the walk over every docid.
+TEST_F(DateOrderTest, EveryDateRangeMatchesExactlyItsDocuments) {
+    Xapian::Database db = archive_->database();
+    auto order = DateOrder::of(db);
+    std::vector<double> dates;
+    for (Xapian::docid id = 1; id <= db.get_lastdocid(); ++id)
+        if (!std::isnan(order->date_of(id))) dates.push_back(order->date_of(id));
+    std::sort(dates.begin(), dates.end());
+    dates.erase(std::unique(dates.begin(), dates.end()), dates.end());
+    ASSERT_GT(dates.size(), 8u);
+    auto ids_of = [&](const Xapian::Query& q) {
+        Xapian::Enquire e(db);
+        e.set_query(q);
+        Set out;
+        auto m = e.get_mset(0, db.get_doccount());
+        for (auto it = m.begin(); it != m.end(); ++it) out.insert(*it);
+        return out;
+    };
+    auto word = parse("kernel OR lunch OR report", db, options(true));
+    ASSERT_TRUE(word);
+    const Set word_ids = ids_of(word->query);
+    ASSERT_FALSE(word_ids.empty());
+    for (std::size_t i = 0; i < dates.size(); ++i) {
+        for (std::size_t j = i; j < dates.size(); ++j) {
+            Set want, want_word;
+            for (Xapian::docid id = 1; id <= db.get_lastdocid(); ++id) {
+                const double d = order->date_of(id);
+                if (d >= dates[i] && d <= dates[j]) {
+                    want.insert(id);
+                    if (word_ids.count(id)) want_word.insert(id);
+                }
+            }
+            const auto range = order->range(dates[i], dates[j]);
+            EXPECT_EQ(ids_of(range), want) << i << ".." << j;
+            EXPECT_EQ(ids_of(Xapian::Query(Xapian::Query::OP_FILTER, word->query, range)), want_word) << i << ".." << j;
+            auto collected = order->matches(db, word->query, DateOrder::Window{dates[i], dates[j]});
+            ASSERT_TRUE(collected);
+            EXPECT_EQ(Set(collected->begin(), collected->end()), want_word) << i << ".." << j;
+        }
+    }
+    auto everything = order->matches(db, match_all(), std::nullopt);
+    ASSERT_TRUE(everything);
+    EXPECT_EQ(everything->size(), db.get_doccount());
+    EXPECT_EQ(Set(everything->begin(), everything->end()), ids_of(match_all()));
 }
 
 TEST_F(DateOrderTest, TotalsAreExactUpToCheckAtLeastAndSaySoBeyond) {
