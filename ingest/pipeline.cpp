@@ -3,6 +3,7 @@
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_pipeline.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -173,7 +174,10 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     std::size_t since_commit = 0;
     std::uint64_t bytes_since_commit = 0;
     bool checkpoints_blocked = false;  // after a message failed, later checkpoints would skip it
-    bool abort = false;
+    // Set by the output filter (a failed write) and by a failed commit, read by the input filter,
+    // which runs at the same time on another thread: atomic (a plain bool was a data race, found
+    // by TSan in core.CoreE2E.FullDiskThenResume).
+    std::atomic<bool> abort{false};
     bool summary_interrupted = false;  // written by the input filter, read after the pipeline
     std::optional<Error> fatal;
     std::mutex flight_mu;
