@@ -639,12 +639,17 @@ Xapian::Query with_exact_stems(const Xapian::Query& q) {
 // nothing, and MatchNothing in an operator means what it means there (Xapian drops it from
 // OR/SYNONYM/XOR/MAX and the right side of AND_NOT/AND_MAYBE, and empties AND/FILTER).
 // `changed` is set when the result differs from `q`.
-Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db, bool& changed) {
+// The number of documents of each term looked up goes to `freqs`.
+Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db, TermFreqs& freqs,
+                                   bool& changed) {
     using Q = Xapian::Query;
     const auto type = q.get_type();
     if (type == Q::LEAF_TERM) {
         const std::string term = *q.get_terms_begin();
-        if (term.empty() || db.term_exists(term)) return q;
+        if (term.empty()) return q;
+        auto known = freqs.find(term);
+        const Xapian::doccount n = known != freqs.end() ? known->second : (freqs[term] = db.get_termfreq(term));
+        if (n > 0) return q;
         changed = true;
         return Q::MatchNothing;
     }
@@ -654,7 +659,7 @@ Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Databas
             // All of a phrase's words must be there; its window is kept by returning q itself.
             for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
                 bool sub_changed = false;
-                if (without_absent_terms(q.get_subquery(i), db, sub_changed).get_type() == Q::LEAF_MATCH_NOTHING) {
+                if (without_absent_terms(q.get_subquery(i), db, freqs, sub_changed).get_type() == Q::LEAF_MATCH_NOTHING) {
                     changed = true;
                     return Q::MatchNothing;
                 }
@@ -671,7 +676,7 @@ Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Databas
             std::vector<Q> subs;
             bool subs_changed = false;
             for (std::size_t i = 0; i < q.get_num_subqueries(); ++i)
-                subs.push_back(without_absent_terms(q.get_subquery(i), db, subs_changed));
+                subs.push_back(without_absent_terms(q.get_subquery(i), db, freqs, subs_changed));
             if (!subs_changed) return q;
             changed = true;
             return Q(type, subs.begin(), subs.end());
@@ -681,9 +686,9 @@ Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Databas
     }
 }
 
-Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db) {
+Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db, TermFreqs& freqs) {
     bool changed = false;
-    return without_absent_terms(q, db, changed);
+    return without_absent_terms(q, db, freqs, changed);
 }
 
 }  // namespace
@@ -806,7 +811,7 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
         struct Reset {
             ~Reset() { t_field_error = nullptr; }
         } reset;
-        out.query = without_absent_terms(with_exact_stems(qp.parse_query(prepared->text, flags)), db);
+        out.query = without_absent_terms(with_exact_stems(qp.parse_query(prepared->text, flags)), db, out.term_freqs);
         if (!field_problem.empty()) return fail(Error::Kind::usage, "bad query: " + field_problem);
         return out;
     } catch (const Xapian::QueryParserError& e) {

@@ -4,6 +4,7 @@
 #include <xapian.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,8 @@ inline Xapian::Query match_all() { return Xapian::Query(std::string()); }
 // `db` expands wildcards.
 Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 
+using TermFreqs = std::map<std::string, Xapian::doccount, std::less<>>;
+
 struct ParsedQuery {
     Xapian::Query query;
     Range date;  // every match's date lies within (from date: terms that constrain all)
@@ -58,6 +61,9 @@ struct ParsedQuery {
     // The query has dates relative to ParseOptions::now (date:today, date:7d..): the same text
     // means other documents at another time.
     bool depends_on_now = false;
+    // The number of documents of each term of `query`, looked up while parsing (the terms no
+    // document has are left out of `query`); query/search.cpp estimates the matches from them.
+    TermFreqs term_freqs;
 };
 Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 

@@ -98,32 +98,117 @@ std::vector<Xapian::docid> page_by_date(std::vector<Xapian::docid> ids, const Da
 
 }  // namespace
 
+std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian::Query& q, const TermFreqs* known) {
+    using Q = Xapian::Query;
+    const double n = double(db.get_doccount());
+    std::vector<MatchGuess> subs;
+    const auto type = q.get_type();
+    switch (type) {
+        case Q::LEAF_MATCH_NOTHING:
+            return MatchGuess{};
+        case Q::LEAF_MATCH_ALL:
+            return MatchGuess{n, n, n};
+        case Q::LEAF_TERM: {
+            const std::string term = *q.get_terms_begin();
+            if (term.empty()) return MatchGuess{n, n, n};
+            double tf = 0;
+            if (auto it = known ? known->find(term) : TermFreqs::const_iterator{}; known && it != known->end())
+                tf = double(it->second);
+            else
+                tf = double(db.get_termfreq(term));
+            return MatchGuess{tf, tf, tf};
+        }
+        case Q::OP_AND:
+        case Q::OP_OR:
+        case Q::OP_AND_NOT:
+        case Q::OP_XOR:
+        case Q::OP_AND_MAYBE:
+        case Q::OP_FILTER:
+        case Q::OP_SYNONYM:
+        case Q::OP_MAX:
+        case Q::OP_PHRASE:
+        case Q::OP_NEAR:
+        case Q::OP_SCALE_WEIGHT:
+            for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
+                auto g = guess_matches(db, q.get_subquery(i), known);
+                if (!g) return std::nullopt;
+                subs.push_back(*g);
+            }
+            if (subs.empty()) return MatchGuess{};
+            break;
+        default:
+            return std::nullopt;  // wildcards, value ranges, posting sources
+    }
+    if (n <= 0) return MatchGuess{};
+    MatchGuess g = subs.front();
+    for (std::size_t i = 1; i < subs.size(); ++i) {
+        const MatchGuess& s = subs[i];
+        switch (type) {
+            case Q::OP_OR:
+            case Q::OP_SYNONYM:
+            case Q::OP_MAX:  // either: independent, at least the larger, at most both
+                g = {g.estimate + s.estimate - g.estimate * s.estimate / n, std::max(g.lower, s.lower),
+                     std::min(n, g.upper + s.upper)};
+                break;
+            case Q::OP_XOR:
+                g = {g.estimate + s.estimate - 2 * g.estimate * s.estimate / n, 0, std::min(n, g.upper + s.upper)};
+                break;
+            case Q::OP_AND_NOT:  // the left side without the right
+                g = {g.estimate * (1 - s.estimate / n), std::max(0.0, g.lower - s.upper), g.upper};
+                break;
+            case Q::OP_AND_MAYBE:  // the left side
+                break;
+            case Q::OP_PHRASE:
+            case Q::OP_NEAR:  // both, and then the positions: none need to fit
+            default:          // AND, FILTER: both
+                g = {g.estimate * s.estimate / n, std::max(0.0, g.lower + s.lower - n), std::min(g.upper, s.upper)};
+                break;
+        }
+    }
+    if (type == Q::OP_PHRASE || type == Q::OP_NEAR) g = {g.estimate / 2, 0, g.upper};
+    g.estimate = std::clamp(g.estimate, g.lower, g.upper);
+    return g;
+}
+
 SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q, const Range& dates, Sort sort,
                              Xapian::doccount first, Xapian::doccount count, Xapian::doccount check_at_least,
-                             bool* exact, bool in_memory, Xapian::doccount collect_up_to) {
+                             bool* exact, bool in_memory, Xapian::doccount collect_up_to, const TermFreqs* known) {
     // The number of matches, without the sort (with a sort by value Xapian reads the value of
     // every match it counts). Counting is exact where Xapian knows the bounds meet, or (with
     // check_at_least) where there are at most that many: counting more walks every match of a
     // common word, 11-28 ms for `kernel` on the bulk archive instead of 0.3 ms.
+    const double need = double(first) + double(count);
+    const bool ordered_in_memory = in_memory && sort != Sort::relevance && count > 0;
+    // The number of matches, estimated and bounded, from the terms' document counts in memory
+    // (nothing read when the parser looked them up), else from Xapian.
+    std::optional<MatchGuess> guess;
+    if (ordered_in_memory) guess = guess_matches(db, q, known);
     Xapian::Enquire counting(db);
     counting.set_query(q);
     counting.set_weighting_scheme(Xapian::BoolWeight());
-    Xapian::MSet probe = counting.get_mset(0, 0);
-    const double need = double(first) + double(count);
+    Xapian::doccount est = 0, lower = 0, upper = 0;
+    auto ask_xapian = [&](Xapian::doccount at_least) {
+        const Xapian::MSet probe = counting.get_mset(0, 0, at_least);
+        est = probe.get_matches_estimated();
+        lower = probe.get_matches_lower_bound();
+        upper = probe.get_matches_upper_bound();
+    };
+    if (guess) {
+        est = static_cast<Xapian::doccount>(std::llround(guess->estimate));
+        lower = static_cast<Xapian::doccount>(std::llround(guess->lower));
+        upper = static_cast<Xapian::doccount>(std::llround(guess->upper));
+    } else {
+        ask_xapian(0);
+    }
     // In memory, few matches are collected whole below (an exact count comes with them), so
     // counting them first would only walk them twice (a phrase's position checks, twice).
     // Collecting every match costs 50-110 ns each; up to a few thousand that is less than a
     // window's second opening of the query's terms, and a window misses when the matches lie
     // away from the sorting end (from:ralf, mostly 2003-2011 on the bulk archive).
-    const bool collect_all = in_memory && sort != Sort::relevance && count > 0 &&
-                             (probe.get_matches_estimated() < 2 * need ||
-                              probe.get_matches_estimated() <= collect_up_to ||
-                              probe.get_matches_upper_bound() <= collect_up_to);
-    if (!collect_all && check_at_least > 0 && probe.get_matches_lower_bound() != probe.get_matches_upper_bound() &&
-        (probe.get_matches_estimated() <= check_at_least || probe.get_matches_upper_bound() <= check_at_least))
-        probe = counting.get_mset(0, 0, check_at_least);
-    const Xapian::doccount est = probe.get_matches_estimated();
-    const bool counted = probe.get_matches_lower_bound() == probe.get_matches_upper_bound();
+    const bool collect_all = ordered_in_memory && (est < 2 * need || est <= collect_up_to || upper <= collect_up_to);
+    if (!collect_all && check_at_least > 0 && lower != upper && (est <= check_at_least || upper <= check_at_least))
+        ask_xapian(check_at_least);
+    const bool counted = lower == upper;
     if (exact) *exact = counted;
     Xapian::Enquire enquire(db);
     enquire.set_query(q);
@@ -233,7 +318,8 @@ SearchResult page_of(const index::Archive& archive, const Xapian::Database& db, 
                      const Xapian::Query& query, Sort sort, Xapian::doccount first, Xapian::doccount count,
                      Xapian::doccount check_at_least, bool in_memory, const LinkBuilder& links, const AccessRule* rule) {
     bool exact = false;
-    auto matches = sorted_matches(db, query, parsed.date, sort, first, count, check_at_least, &exact, in_memory);
+    auto matches = sorted_matches(db, query, parsed.date, sort, first, count, check_at_least, &exact, in_memory,
+                                  k_collect_up_to, &parsed.term_freqs);
     SearchResult r;
     r.depends_on_now = parsed.depends_on_now;
     r.total = matches.estimate;
@@ -242,7 +328,9 @@ SearchResult page_of(const index::Archive& archive, const Xapian::Database& db, 
     for (auto id : matches.ids) {
         Hit h;
         h.docno = id;
-        h.data = index::DocData::from_json(db.get_document(id).get_data());
+        // A match of this very database: Xapian need not check that the document exists
+        // (a read of its length in every shard's posting table: 20 hits, a third of their cost).
+        h.data = index::DocData::from_json(db.get_document(id, Xapian::DOC_ASSUME_VALID).get_data());
         decorate(archive, links, h);  // the link and title use every location, as the CLI's
         if (rule) h.data = rule->visible(std::move(h.data));
         r.hits.push_back(std::move(h));

@@ -3,12 +3,16 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -118,15 +122,32 @@ struct ReqState {
 
 }  // namespace
 
+// Who a connection is, for the limits the acceptor enforces (per client address, in all).
+struct Peer {
+    std::size_t daemon = 0;
+    std::string address;
+};
+
 struct HttpServer::Impl {
-    MHD_Daemon* daemon = nullptr;
+    // One libmicrohttpd daemon per worker thread, each with one polling thread, and one
+    // acceptor that gives every new connection to the daemon with the fewest. (A pool of
+    // libmicrohttpd's own shares the listening socket: whichever thread wakes first accepts
+    // up to ten connections at once, so 16 connections opened together often all landed on
+    // one of two workers, and one core stood idle while the other queued every request.)
+    std::vector<MHD_Daemon*> daemons;
+    int listen_fd = -1;
+    int wake_fd = -1;  // eventfd: the acceptor stops
+    std::thread acceptor;
     Limits limits;
     Handler handler;
     bool tls = false;
     std::string cert, key;  // must outlive the daemon
 
-    std::mutex mu;  // conns
+    std::mutex mu;  // conns, peers, per_daemon, per_address
     std::unordered_map<Conn*, std::unique_ptr<Conn>> conns;
+    std::unordered_map<int, Peer> peers;  // by fd, from accept until libmicrohttpd closes it
+    std::vector<unsigned> per_daemon;
+    std::unordered_map<std::string, unsigned> per_address;
     std::thread reaper;
     std::condition_variable cv;
     bool stopping = false;
@@ -151,6 +172,68 @@ struct HttpServer::Impl {
 
 namespace {
 
+std::string address_of(const sockaddr* sa) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+    else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+    return buf;
+}
+
+// Removes a connection from the acceptor's counts (under `mu`).
+void forget_peer(HttpServer::Impl& impl, int fd) {
+    auto it = impl.peers.find(fd);
+    if (it == impl.peers.end()) return;
+    --impl.per_daemon[it->second.daemon];
+    auto a = impl.per_address.find(it->second.address);
+    if (a != impl.per_address.end() && --a->second == 0) impl.per_address.erase(a);
+    impl.peers.erase(it);
+}
+
+void accept_loop(HttpServer::Impl& impl) {
+    pollfd fds[2] = {{impl.listen_fd, POLLIN, 0}, {impl.wake_fd, POLLIN, 0}};
+    for (;;) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        if (fds[1].revents) return;
+        if (!(fds[0].revents & POLLIN)) continue;
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        const int fd = ::accept4(impl.listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            // Out of descriptors or memory: the pending connection waits; do not spin on it.
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            continue;
+        }
+        const std::string address = address_of(reinterpret_cast<const sockaddr*>(&ss));
+        std::size_t target = 0;
+        {
+            std::lock_guard lock(impl.mu);
+            unsigned total = 0;
+            for (unsigned n : impl.per_daemon) total += n;
+            auto a = impl.per_address.find(address);
+            const unsigned from_address = a == impl.per_address.end() ? 0 : a->second;
+            if ((impl.limits.max_connections > 0 && total >= impl.limits.max_connections) ||
+                (impl.limits.per_ip_connections > 0 && from_address >= impl.limits.per_ip_connections)) {
+                ::close(fd);  // as libmicrohttpd's own limits: closed at once, no answer
+                continue;
+            }
+            target = static_cast<std::size_t>(
+                std::min_element(impl.per_daemon.begin(), impl.per_daemon.end()) - impl.per_daemon.begin());
+            ++impl.per_daemon[target];
+            ++impl.per_address[address];
+            impl.peers[fd] = Peer{target, address};
+        }
+        if (MHD_add_connection(impl.daemons[target], fd, reinterpret_cast<const sockaddr*>(&ss), len) != MHD_YES) {
+            // libmicrohttpd closed it; no CLOSED notification follows one it never started.
+            std::lock_guard lock(impl.mu);
+            forget_peer(impl, fd);
+        }
+    }
+}
+
 void notify_connection(void* cls, MHD_Connection* connection, void** socket_context, MHD_ConnectionNotificationCode toe) {
     auto* impl = static_cast<HttpServer::Impl*>(cls);
     std::lock_guard lock(impl->mu);
@@ -162,6 +245,9 @@ void notify_connection(void* cls, MHD_Connection* connection, void** socket_cont
         *socket_context = c.get();
         impl->conns.emplace(c.get(), std::move(c));
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        // Still open here: libmicrohttpd closes the fd after this, so it is not reused yet.
+        if (const auto* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD))
+            forget_peer(*impl, info->connect_fd);
         if (*socket_context) impl->conns.erase(static_cast<Conn*>(*socket_context));
         *socket_context = nullptr;
     }
@@ -286,13 +372,8 @@ MHD_Result access(void* cls, MHD_Connection* connection, const char* url, const 
     MHD_get_connection_values(connection, MHD_COOKIE_KIND, collect_cookie, &req.cookies);
     req.body = std::move(st->body);
     if (req.header("content-type").rfind("application/x-www-form-urlencoded", 0) == 0) req.form = parse_form(req.body);
-    if (const auto* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS)) {
-        char buf[INET6_ADDRSTRLEN] = {};
-        const sockaddr* sa = info->client_addr;
-        if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
-        else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
-        req.client = buf;
-    }
+    if (const auto* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS))
+        req.client = address_of(info->client_addr);
     Response r;
     try {
         r = impl->handler(req);
@@ -320,7 +401,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& host, s
 
     sockaddr_storage ss{};
     socklen_t len = 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (inet_pton(AF_INET, host.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
         auto* a = reinterpret_cast<sockaddr_in*>(&ss);
         a->sin_family = AF_INET;
@@ -335,15 +416,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& host, s
     } else {
         return fail(Error::Kind::usage, "listen address \"" + host + "\": use a numeric IPv4 or IPv6 address");
     }
-    (void)len;
+    const std::string cannot_listen = "cannot listen on " + host + ":" + std::to_string(port);
+    impl.listen_fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (impl.listen_fd < 0) return fail(Error::Kind::unreachable, cannot_listen + ": " + std::strerror(errno));
+    const int on = 1;
+    ::setsockopt(impl.listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (ss.ss_family == AF_INET6) ::setsockopt(impl.listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (::bind(impl.listen_fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(impl.listen_fd, SOMAXCONN) != 0)
+        return fail(Error::Kind::unreachable, cannot_listen + " (address in use?): " + std::strerror(errno));
+    sockaddr_storage bound{};
+    socklen_t bound_len = sizeof bound;
+    if (::getsockname(impl.listen_fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0)
+        s->port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                     : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     if (impl.tls) flags |= MHD_USE_TLS;
+    // The acceptor enforces the connection limits over all daemons (see accept_loop).
     std::vector<MHD_OptionItem> opts = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(limits.connection_memory), nullptr},
         {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(limits.idle_timeout_s), nullptr},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<intptr_t>(limits.per_ip_connections), nullptr},
         {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(limits.max_connections), nullptr},
-        {MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(limits.threads), nullptr},
         {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&notify_connection), &impl},
         {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&request_completed), &impl},
         {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&uri_log), &impl},
@@ -353,25 +444,37 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& host, s
         opts.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(impl.key.c_str())});
     }
     opts.push_back({MHD_OPTION_END, 0, nullptr});
-    impl.daemon = MHD_start_daemon(flags, port, nullptr, nullptr, &access, &impl, MHD_OPTION_ARRAY, opts.data(),
-                                   MHD_OPTION_END);
-    if (!impl.daemon)
-        return fail(Error::Kind::unreachable, "cannot listen on " + host + ":" + std::to_string(port) +
-                                                  (impl.tls ? " (check [serve] cert and key)" : " (address in use?)"));
-    if (const auto* info = MHD_get_daemon_info(impl.daemon, MHD_DAEMON_INFO_BIND_PORT)) s->port_ = info->port;
+    const unsigned workers = std::max(1u, limits.threads);
+    for (unsigned i = 0; i < workers; ++i) {
+        MHD_Daemon* d = MHD_start_daemon(flags, 0, nullptr, nullptr, &access, &impl, MHD_OPTION_ARRAY, opts.data(),
+                                         MHD_OPTION_END);
+        if (!d) return fail(Error::Kind::unreachable, cannot_listen + (impl.tls ? " (check [serve] cert and key)" : ""));
+        impl.daemons.push_back(d);
+    }
+    impl.per_daemon.assign(impl.daemons.size(), 0);
+    impl.wake_fd = ::eventfd(0, EFD_CLOEXEC);
+    if (impl.wake_fd < 0) return fail(Error::Kind::io, cannot_listen + ": eventfd: " + std::strerror(errno));
+    impl.acceptor = std::thread([&impl] { accept_loop(impl); });
     impl.reaper = std::thread([&impl] { impl.reap_loop(); });
     return s;
 }
 
 HttpServer::~HttpServer() {
     if (!impl_) return;
+    if (impl_->acceptor.joinable()) {
+        const std::uint64_t one = 1;
+        (void)!::write(impl_->wake_fd, &one, sizeof one);
+        impl_->acceptor.join();
+    }
+    if (impl_->listen_fd >= 0) ::close(impl_->listen_fd);
     {
         std::lock_guard lock(impl_->mu);
         impl_->stopping = true;
     }
     impl_->cv.notify_all();
     if (impl_->reaper.joinable()) impl_->reaper.join();
-    if (impl_->daemon) MHD_stop_daemon(impl_->daemon);
+    for (MHD_Daemon* d : impl_->daemons) MHD_stop_daemon(d);
+    if (impl_->wake_fd >= 0) ::close(impl_->wake_fd);
 }
 
 }  // namespace mv::web

@@ -9,6 +9,8 @@
 #include <xapian.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "query/access.hpp"
@@ -101,6 +103,60 @@ TEST(WebUnit, AnyExceptionFromAHandlerIsA500AndTheServerGoesOn) {
     EXPECT_EQ(get("/xapian"), "HTTP/1.1 500 Internal Server Error");
     EXPECT_EQ(get("/int"), "HTTP/1.1 500 Internal Server Error");
     EXPECT_EQ(get("/other"), "HTTP/1.1 200 OK");
+}
+
+// Two connections opened together go to two workers: a request that takes long on one does
+// not hold up the other. (libmicrohttpd's own pool often let one worker accept both, and the
+// second request waited for the first, which waited for the second, until its 10 s ran out:
+// this test failed 1 run in 3 with it.)
+TEST(WebUnit, ConnectionsOpenedTogetherAreServedByDifferentWorkers) {
+    web::Limits limits;
+    limits.threads = 2;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool fast_seen = false;
+    auto server = web::HttpServer::start("127.0.0.1", 0, limits, [&](const web::Request& r) {
+        web::Response out;
+        std::unique_lock lock(mu);
+        if (r.raw_path == "/slow") {
+            out.body = cv.wait_for(lock, 10s, [&] { return fast_seen; }) ? "released" : "alone";
+        } else {
+            fast_seen = true;
+            cv.notify_all();
+            out.body = "fast";
+        }
+        return out;
+    });
+    ASSERT_TRUE(server) << server.error().message;
+    auto open_connection = [&] {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((*server)->port());
+        EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        return fd;
+    };
+    auto send_get = [](int fd, const std::string& path) {
+        const std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
+        (void)!write(fd, req.data(), req.size());
+    };
+    auto body_of = [](int fd) {
+        std::string out;
+        char buf[4096];
+        for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+        close(fd);
+        auto end = out.find("\r\n\r\n");
+        return end == std::string::npos ? out : out.substr(end + 4);
+    };
+    const int a = open_connection();
+    const int b = open_connection();
+    std::this_thread::sleep_for(100ms);  // both accepted and handed to workers, still idle
+    send_get(a, "/slow");
+    std::this_thread::sleep_for(100ms);  // /slow is waiting in its worker
+    send_get(b, "/fast");
+    EXPECT_EQ(body_of(b), "fast");
+    EXPECT_EQ(body_of(a), "released");
 }
 
 TEST(WebUnit, AccessRuleGlobs) {

@@ -160,6 +160,66 @@ TEST_F(DateOrderTest, EveryDateRangeMatchesExactlyItsDocuments) {
     EXPECT_EQ(Set(everything->begin(), everything->end()), ids_of(match_all()));
 }
 
+// In memory the number of matches comes from the terms' document counts, not from Xapian:
+// the true number lies within the guessed bounds, a single term is counted exactly, a query
+// only Xapian can estimate (wildcard, value range) is left to it, and the counts the parser
+// looked up give the same pages as looking them up again.
+TEST_F(DateOrderTest, GuessedMatchCountsBoundTheTrueCount) {
+    Xapian::Database db = archive_->database();
+    auto true_count = [&](const Xapian::Query& q) {
+        Xapian::Enquire e(db);
+        e.set_query(q);
+        return double(e.get_mset(0, db.get_doccount()).size());
+    };
+    std::size_t guessed = 0;
+    for (const char* q : {"kernel", "kernel lunch", "kernel OR lunch OR report", "kernel -lunch", "\"cache flush\"",
+                          "from:alice OR subject:lunch", "NOT kernel", "*", "zzabsent", "kernel zzabsent",
+                          "kernel OR zzabsent", "(kernel OR report) -(lunch OR zzabsent)", "subject:lunch NEAR kernel",
+                          "kernel* date:2023", "mailbox:bob@example.org kernel"}) {
+        auto parsed = parse(q, db, options(true));
+        ASSERT_TRUE(parsed) << q;
+        const double n = true_count(parsed->query);
+        auto with_known = guess_matches(db, parsed->query, &parsed->term_freqs);
+        auto looked_up = guess_matches(db, parsed->query);
+        ASSERT_EQ(bool(with_known), bool(looked_up)) << q;
+        if (!with_known) continue;
+        ++guessed;
+        EXPECT_EQ(with_known->estimate, looked_up->estimate) << q;
+        EXPECT_LE(with_known->lower, n) << q;
+        EXPECT_GE(with_known->upper, n) << q;
+        EXPECT_GE(with_known->estimate, with_known->lower) << q;
+        EXPECT_LE(with_known->estimate, with_known->upper) << q;
+        for (Sort sort : {Sort::newest, Sort::oldest}) {
+            bool exact_known = false, exact_looked_up = false;
+            const auto a = sorted_matches(db, parsed->query, parsed->date, sort, 0, 2, 0, &exact_known, true, 0,
+                                          &parsed->term_freqs);
+            const auto b = sorted_matches(db, parsed->query, parsed->date, sort, 0, 2, 0, &exact_looked_up, true, 0);
+            EXPECT_EQ(a.ids, b.ids) << q;
+            EXPECT_EQ(a.estimate, b.estimate) << q;
+            EXPECT_EQ(exact_known, exact_looked_up) << q;
+        }
+    }
+    EXPECT_GE(guessed, 10u);  // the word queries above, not left to Xapian
+    for (const char* q : {"kernel", "from:alice"}) {  // one term each: its document count, exact
+        auto parsed = parse(q, db, options(true));
+        ASSERT_TRUE(parsed);
+        Xapian::Query only = parsed->query;
+        while (only.get_type() != Xapian::Query::LEAF_TERM && only.get_num_subqueries() > 0) only = only.get_subquery(0);
+        ASSERT_EQ(only.get_type(), Xapian::Query::LEAF_TERM) << q;
+        auto g = guess_matches(db, only);
+        ASSERT_TRUE(g);
+        EXPECT_EQ(g->lower, g->upper) << q;
+        EXPECT_EQ(g->estimate, true_count(only)) << q;
+        EXPECT_GT(g->estimate, 0) << q;
+    }
+    auto wild = parse("kern*", db, options(true));
+    ASSERT_TRUE(wild);
+    EXPECT_FALSE(guess_matches(db, wild->query));  // Xapian expands wildcards: only it can tell
+    auto dated = parse("date:2023", db, options(true));
+    ASSERT_TRUE(dated);
+    EXPECT_FALSE(guess_matches(db, dated->query));
+}
+
 TEST_F(DateOrderTest, TotalsAreExactUpToCheckAtLeastAndSaySoBeyond) {
     LinkBuilder links(LinkConfig{});
     AccessRule everything({"*"});
