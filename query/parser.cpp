@@ -594,6 +594,25 @@ Result<Prepared> prepare(std::string_view q, unsigned max_expansion) {
 // So every stem term of the query searches both, as one term (OP_SYNONYM keeps the ranking
 // of a single term). QueryParser puts stems only under the boolean operators; phrases and
 // NEAR hold exact terms, which stay as they are.
+// The operators a query can be rebuilt with from its subqueries alone (no window, factor or
+// parameters of their own to carry over).
+bool is_plain_operator(Xapian::Query::op type) {
+    using Q = Xapian::Query;
+    switch (type) {
+        case Q::OP_AND:
+        case Q::OP_OR:
+        case Q::OP_AND_NOT:
+        case Q::OP_XOR:
+        case Q::OP_AND_MAYBE:
+        case Q::OP_FILTER:
+        case Q::OP_SYNONYM:
+        case Q::OP_MAX:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool has_stem_term(const Xapian::Query& q) {
     for (auto t = q.get_unique_terms_begin(); t != q.get_terms_end(); ++t)
         if (!(*t).empty() && (*t)[0] == 'Z') return true;
@@ -610,25 +629,14 @@ Xapian::Query with_exact_stems(const Xapian::Query& q) {
     }
     std::vector<Q> subs;
     for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) subs.push_back(with_exact_stems(q.get_subquery(i)));
-    switch (type) {
-        case Q::OP_AND:
-        case Q::OP_OR:
-        case Q::OP_AND_NOT:
-        case Q::OP_XOR:
-        case Q::OP_AND_MAYBE:
-        case Q::OP_FILTER:
-        case Q::OP_SYNONYM:
-        case Q::OP_MAX:
-            return Q(type, subs.begin(), subs.end());
-        case Q::OP_SCALE_WEIGHT: {
-            // Xapian 1.4 has no accessor for the factor; its description is "Query(F * ...)".
-            const std::string d = q.get_description();
-            const double factor = std::strtod(d.c_str() + d.find('(') + 1, nullptr);
-            return Q(Q::OP_SCALE_WEIGHT, subs.front(), factor);
-        }
-        default:
-            return q;
+    if (is_plain_operator(type)) return Q(type, subs.begin(), subs.end());
+    if (type == Q::OP_SCALE_WEIGHT) {
+        // Xapian 1.4 has no accessor for the factor; its description is "Query(F * ...)".
+        const std::string d = q.get_description();
+        const double factor = std::strtod(d.c_str() + d.find('(') + 1, nullptr);
+        return Q(Q::OP_SCALE_WEIGHT, subs.front(), factor);
     }
+    return q;
 }
 
 // `q` without the terms no document has. A free word is 16 terms (stem and exact form in each
@@ -653,42 +661,60 @@ Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Databas
         changed = true;
         return Q::MatchNothing;
     }
-    switch (type) {
-        case Q::OP_PHRASE:
-        case Q::OP_NEAR:
-            // All of a phrase's words must be there; its window is kept by returning q itself.
-            for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
-                bool sub_changed = false;
-                if (without_absent_terms(q.get_subquery(i), db, freqs, sub_changed).get_type() == Q::LEAF_MATCH_NOTHING) {
-                    changed = true;
-                    return Q::MatchNothing;
-                }
+    if (type == Q::OP_PHRASE || type == Q::OP_NEAR) {
+        // All of a phrase's words must be there; its window is kept by returning q itself.
+        for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
+            bool sub_changed = false;
+            if (without_absent_terms(q.get_subquery(i), db, freqs, sub_changed).get_type() == Q::LEAF_MATCH_NOTHING) {
+                changed = true;
+                return Q::MatchNothing;
             }
-            return q;
-        case Q::OP_AND:
-        case Q::OP_OR:
-        case Q::OP_AND_NOT:
-        case Q::OP_XOR:
-        case Q::OP_AND_MAYBE:
-        case Q::OP_FILTER:
-        case Q::OP_SYNONYM:
-        case Q::OP_MAX: {
-            std::vector<Q> subs;
-            bool subs_changed = false;
-            for (std::size_t i = 0; i < q.get_num_subqueries(); ++i)
-                subs.push_back(without_absent_terms(q.get_subquery(i), db, freqs, subs_changed));
-            if (!subs_changed) return q;
-            changed = true;
-            return Q(type, subs.begin(), subs.end());
         }
-        default:
-            return q;  // wildcards, value ranges, posting sources, scaled weights: as they are
+        return q;
     }
+    if (!is_plain_operator(type)) return q;  // wildcards, value ranges, posting sources, scaled weights
+    std::vector<Q> subs;
+    bool subs_changed = false;
+    for (std::size_t i = 0; i < q.get_num_subqueries(); ++i)
+        subs.push_back(without_absent_terms(q.get_subquery(i), db, freqs, subs_changed));
+    if (!subs_changed) return q;
+    changed = true;
+    return Q(type, subs.begin(), subs.end());
 }
 
 Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db, TermFreqs& freqs) {
     bool changed = false;
     return without_absent_terms(q, db, freqs, changed);
+}
+
+// `q` with every `A AND (<all> AND_NOT B)` as `A AND_NOT B`: the parser makes a NOT after
+// other words a "pure" NOT, which walks the list of every document to take B out of it; the
+// words beside it already say which documents to look at. Same matches.
+Xapian::Query without_pure_nots(const Xapian::Query& q) {
+    using Q = Xapian::Query;
+    const auto type = q.get_type();
+    if (!is_plain_operator(type)) return q;
+    std::vector<Q> subs;
+    for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) subs.push_back(without_pure_nots(q.get_subquery(i)));
+    auto pure_not = [](const Q& sub) {
+        return sub.get_type() == Q::OP_AND_NOT && sub.get_num_subqueries() == 2 &&
+               sub.get_subquery(0).get_type() == Q::LEAF_MATCH_ALL;
+    };
+    if (type == Q::OP_FILTER && subs.size() >= 2 && pure_not(subs.front())) {
+        // `(<all> AND_NOT b) FILTER f` (a NOT beside field filters): f without b, weightless
+        // as the filter was.
+        const Q filters = subs.size() == 2 ? subs[1] : Q(Q::OP_AND, subs.begin() + 1, subs.end());
+        return Q(Q::OP_AND_NOT, Q(Q::OP_SCALE_WEIGHT, filters, 0.0), subs.front().get_subquery(1));
+    }
+    std::vector<Q> kept, excluded;
+    for (const Q& sub : subs) {
+        if (type == Q::OP_AND && pure_not(sub)) excluded.push_back(sub.get_subquery(1));
+        else kept.push_back(sub);
+    }
+    if (excluded.empty() || kept.empty()) return Q(type, subs.begin(), subs.end());
+    const Q positive = kept.size() == 1 ? kept.front() : Q(Q::OP_AND, kept.begin(), kept.end());
+    const Q negative = excluded.size() == 1 ? excluded.front() : Q(Q::OP_OR, excluded.begin(), excluded.end());
+    return Q(Q::OP_AND_NOT, positive, negative);
 }
 
 }  // namespace
@@ -811,7 +837,8 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
         struct Reset {
             ~Reset() { t_field_error = nullptr; }
         } reset;
-        out.query = without_absent_terms(with_exact_stems(qp.parse_query(prepared->text, flags)), db, out.term_freqs);
+        out.query = without_absent_terms(without_pure_nots(with_exact_stems(qp.parse_query(prepared->text, flags))), db,
+                                         out.term_freqs);
         if (!field_problem.empty()) return fail(Error::Kind::usage, "bad query: " + field_problem);
         return out;
     } catch (const Xapian::QueryParserError& e) {

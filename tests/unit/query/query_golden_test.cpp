@@ -235,6 +235,41 @@ TEST_F(Golden, TermsNoDocumentHasAreLeftOutOfTheQuery) {
     EXPECT_EQ(none->query.get_type(), Xapian::Query::LEAF_MATCH_NOTHING);
 }
 
+// A NOT beside other words takes the documents out of theirs, not out of every document's
+// list (`a AND (<alldocuments> AND_NOT b)` walks every document): the same matches as that.
+TEST_F(Golden, NotBesideWordsIsNoWalkOverEveryDocument) {
+    Xapian::Database db = archive_->database();
+    ParseOptions p;
+    p.stemmer = "english";
+    auto ids = [&](const Xapian::Query& q) {
+        Xapian::Enquire e(db);
+        e.set_query(q);
+        Set out;
+        auto m = e.get_mset(0, db.get_doccount());
+        for (auto it = m.begin(); it != m.end(); ++it) out.insert(*it);
+        return out;
+    };
+    for (std::pair<const char*, const char*> c : {std::pair{"kernel NOT panic", "panic"},
+                                                 {"report NOT subject:lunch", "subject:lunch"},
+                                                 {"(kernel OR lunch) NOT (panic OR zzabsent)", "panic OR zzabsent"},
+                                                 {"mailbox:alice@example.com NOT has:attachment", "has:attachment"}}) {
+        auto parsed = parse(c.first, db, p);
+        ASSERT_TRUE(parsed) << c.first;
+        EXPECT_EQ(parsed->query.get_description().find("<alldocuments>"), std::string::npos)
+            << c.first << ": " << parsed->query.get_description();
+        auto left = parse(std::string(c.first).substr(0, std::string(c.first).find(" NOT ")), db, p);
+        auto right = parse(c.second, db, p);
+        ASSERT_TRUE(left && right) << c.first;
+        const Xapian::Query walked(Xapian::Query::OP_AND, left->query,
+                                   Xapian::Query(Xapian::Query::OP_AND_NOT, Xapian::Query::MatchAll, right->query));
+        EXPECT_EQ(ids(parsed->query), ids(walked)) << c.first;
+        EXPECT_FALSE(ids(left->query).empty()) << c.first;
+    }
+    auto alone = parse("NOT kernel", db, p);  // nothing beside it: every document it is
+    ASSERT_TRUE(alone);
+    EXPECT_NE(alone->query.get_description().find("<alldocuments>"), std::string::npos);
+}
+
 TEST_F(Golden, BrokenQueriesGiveOneLineUsageErrors) {
     const char* bad[] = {"*rupt",     "(kernel",       "kernel)",     "\"kernel",    "kernel AND",
                          "OR kernel",     "kernel OR OR x", "date:2023-13", "date:2023-02-30", "date:soon",
