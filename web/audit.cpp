@@ -70,9 +70,12 @@ AuditLog::~AuditLog() {
 
 void AuditLog::run_syncer() {
     std::unique_lock lock(mu_);
+    auto last = std::chrono::steady_clock::now() - k_sync_interval;
     for (;;) {
         cv_.wait(lock, [&] { return stop_ || (written_ > synced_ && failed_.empty()); });
         if (written_ > synced_ && failed_.empty()) {
+            // The lines of the next moment join this fdatasync, unless someone waits for it.
+            cv_.wait_until(lock, last + k_sync_interval, [&] { return stop_ || waiting_ > 0; });
             // One fdatasync for every line written so far; lines written meanwhile wait for
             // the next one.
             const std::uint64_t upto = written_;
@@ -80,6 +83,8 @@ void AuditLog::run_syncer() {
             const int rc = ::fdatasync(fd_);
             const int err = errno;
             lock.lock();
+            last = std::chrono::steady_clock::now();
+            ++syncs_;
             if (rc == 0) {
                 synced_ = upto;
             } else {
@@ -93,11 +98,18 @@ void AuditLog::run_syncer() {
     }
 }
 
+std::uint64_t AuditLog::syncs() {
+    std::lock_guard lock(mu_);
+    return syncs_;
+}
+
 Result<void> AuditLog::sync() {
     std::unique_lock lock(mu_);
     const std::uint64_t mine = written_;
+    ++waiting_;
     cv_.notify_all();
     cv_.wait(lock, [&] { return synced_ >= mine || !failed_.empty(); });
+    --waiting_;
     if (synced_ >= mine) return ok();
     return fail(Error::Kind::io, failed_);
 }

@@ -68,6 +68,33 @@ TEST(WebUnit, AuditGroupCommitKeepsEveryRecordInOneChain) {
     EXPECT_FALSE(read->broken_at);
 }
 
+// Records appended without pause share fdatasyncs: at most one per k_sync_interval (each
+// costs the disk milliseconds and a core ~0.7 ms), however many records; sync() still makes
+// the last one durable.
+TEST(WebUnit, AuditSyncsAtMostOncePerInterval) {
+    TempDir d;
+    auto log = web::AuditLog::open(d.path());
+    ASSERT_TRUE(log) << log.error().message;
+    const auto start = std::chrono::steady_clock::now();
+    std::uint64_t records = 0;
+    while (std::chrono::steady_clock::now() - start < 400ms) {
+        ASSERT_TRUE((*log)->append("search", "u", "127.0.0.1", {{"query", std::to_string(records)}}));
+        ++records;
+        std::this_thread::sleep_for(200us);
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    const std::uint64_t syncs = (*log)->syncs();
+    EXPECT_GT(records, 100u);
+    EXPECT_GE(syncs, 1u);
+    EXPECT_LE(syncs, std::uint64_t(elapsed / web::k_sync_interval) + 2) << records << " records";
+    ASSERT_TRUE((*log)->append("logout", "u", "127.0.0.1"));
+    ASSERT_TRUE((*log)->sync());
+    EXPECT_GT((*log)->syncs(), syncs);
+    auto read = web::read_audit(d.path());
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->records.size(), records + 1);
+}
+
 // A handler that throws something that is no std::exception (Xapian::Error is not one) gets
 // a 500, and the server goes on; without the catch-all the exception would unwind into
 // libmicrohttpd's C code and end the process.
