@@ -24,6 +24,7 @@
 #include "index/schema.hpp"
 #include "index/text/fold.hpp"
 #include "index/util/iso_date.hpp"
+#include "index/util/json_text.hpp"
 #include "index/util/sha256.hpp"
 #include "query/mime_message.hpp"
 
@@ -508,7 +509,7 @@ std::string manifest_json_line(const ManifestRow& r) {
     j["type"] = r.type;
     j["size"] = r.size;
     j["sha256"] = r.sha256;
-    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+    return index::json_text(j) + "\n";
 }
 
 namespace {

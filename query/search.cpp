@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "index/schema.hpp"
+#include "index/util/json_text.hpp"
 #include "query/access.hpp"
 #include "query/date_order.hpp"
 #include "query/thread.hpp"
@@ -466,7 +467,7 @@ std::string hit_json(const Hit& h) {
     j["flags"] = flags_of(h.data);
     j["broken"] = h.data.broken;
     if (auto removed = removed_json(h.data); !removed.empty()) j["removed"] = std::move(removed);
-    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    return index::json_text(j);
 }
 
 std::string for_terminal(std::string_view s) {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "index/util/iso_date.hpp"
+#include "index/util/json_text.hpp"
 #include "query/access.hpp"
 #include "query/facets.hpp"
 #include "query/result_cache.hpp"
@@ -59,7 +60,7 @@ Response json_response(int status, std::string body) {
 Response json_error(int status, const std::string& message) {
     nlohmann::ordered_json j;
     j["error"] = message;
-    return json_response(status, j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    return json_response(status, index::json_text(j));
 }
 
 Response redirect(const std::string& location) {

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "index/util/iso_date.hpp"
+#include "index/util/json_text.hpp"
 #include "web/auth.hpp"
 
 namespace mv::web {
@@ -126,7 +127,7 @@ Result<void> AuditLog::append(const std::string& action, const std::string& user
         std::lock_guard lock(mu_);
         if (!failed_.empty()) return fail(Error::Kind::io, failed_);
         j["prev"] = prev_;
-        std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        std::string line = index::json_text(j);
         std::string out = line + "\n";
         std::size_t done = 0;
         while (done < out.size()) {
