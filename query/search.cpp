@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <limits>
 
@@ -137,8 +138,18 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
             }
             if (subs.empty()) return MatchGuess{};
             break;
+        case Q::LEAF_POSTING_SOURCE: {
+            // A date: range in memory knows its documents (query/date_order.cpp); Xapian 1.4
+            // gives no access to a query's source but through its description.
+            const std::string d = q.get_description();
+            const std::string tag = "DateRangeSource(";
+            const auto at = d.find(tag);
+            if (at == std::string::npos) return std::nullopt;
+            const double docs = double(std::strtoull(d.c_str() + at + tag.size(), nullptr, 10));
+            return MatchGuess{docs, docs, docs};
+        }
         default:
-            return std::nullopt;  // wildcards, value ranges, posting sources
+            return std::nullopt;  // wildcards, value ranges, other posting sources
     }
     if (n <= 0) return MatchGuess{};
     MatchGuess g = subs.front();

@@ -45,7 +45,8 @@ SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
 
 // The number of matches of `q` as Xapian estimates it before matching (terms independent of
 // each other), with bounds the true number lies within; nullopt for a query with wildcards,
-// value ranges or posting sources (only Xapian can tell those).
+// value ranges or posting sources other than the in-memory date ranges (only Xapian can tell
+// those).
 struct MatchGuess {
     double estimate = 0;
     double lower = 0;

@@ -175,7 +175,8 @@ TEST_F(DateOrderTest, GuessedMatchCountsBoundTheTrueCount) {
     for (const char* q : {"kernel", "kernel lunch", "kernel OR lunch OR report", "kernel -lunch", "\"cache flush\"",
                           "from:alice OR subject:lunch", "NOT kernel", "*", "zzabsent", "kernel zzabsent",
                           "kernel OR zzabsent", "(kernel OR report) -(lunch OR zzabsent)", "subject:lunch NEAR kernel",
-                          "kernel* date:2023", "mailbox:bob@example.org kernel"}) {
+                          "kernel* date:2023", "mailbox:bob@example.org kernel", "kernel date:2023..",
+                          "date:2018..2023-06 -kernel", "(date:2022 OR date:2023-05) -lunch"}) {
         auto parsed = parse(q, db, options(true));
         ASSERT_TRUE(parsed) << q;
         const double n = true_count(parsed->query);
@@ -215,9 +216,17 @@ TEST_F(DateOrderTest, GuessedMatchCountsBoundTheTrueCount) {
     auto wild = parse("kern*", db, options(true));
     ASSERT_TRUE(wild);
     EXPECT_FALSE(guess_matches(db, wild->query));  // Xapian expands wildcards: only it can tell
-    auto dated = parse("date:2023", db, options(true));
-    ASSERT_TRUE(dated);
-    EXPECT_FALSE(guess_matches(db, dated->query));
+    for (const char* q : {"date:2023", "date:2018..2023-06", "date:1990..1991"}) {  // in memory: its documents, exact
+        auto dated = parse(q, db, options(true));
+        ASSERT_TRUE(dated);
+        auto g = guess_matches(db, dated->query);
+        ASSERT_TRUE(g) << q;
+        EXPECT_EQ(g->lower, g->upper) << q;
+        EXPECT_EQ(g->estimate, true_count(dated->query)) << q;
+    }
+    auto by_value = parse("date:2023", db, options(false));  // a value range: only Xapian can tell
+    ASSERT_TRUE(by_value);
+    EXPECT_FALSE(guess_matches(db, by_value->query));
 }
 
 TEST_F(DateOrderTest, TotalsAreExactUpToCheckAtLeastAndSaySoBeyond) {
