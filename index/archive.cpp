@@ -102,6 +102,26 @@ auto with_current_index(const fs::path& dir, F&& f) {
     }
 }
 
+// The dedupe reader's reopen() reads each shard's newest revision while the other shards'
+// writer threads go on committing the next tickets: a shard that commits twice during it
+// reuses the blocks being read, and Xapian (1.4, glass) says so either as DatabaseModifiedError
+// or, reading such a block, as DatabaseCorruptError ("Expected block 6 to be level 1, not 0");
+// both mean: reopen again. Seen at the end of a run with many commits queued: the run, and
+// every later run of the process (the write error stays), failed with "reopening the index"
+// (Pipeline.ManyRunsInOneProcessReuseTheWorkerThreads). A shard really damaged fails every time.
+void reopen_retrying(Xapian::Database& db) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            db.reopen();
+            return;
+        } catch (const Xapian::DatabaseModifiedError&) {
+            if (attempt >= 100) throw;
+        } catch (const Xapian::DatabaseCorruptError&) {
+            if (attempt >= 100) throw;
+        }
+    }
+}
+
 // An archive created but not yet written to has no index: it reads as empty.
 Xapian::Database empty_database() { return Xapian::Database(std::string(), Xapian::DB_BACKEND_INMEMORY); }
 
@@ -536,7 +556,7 @@ std::optional<std::uint64_t> Archive::find_duplicate(const Digest& dedupe_key) {
             if (it != committed_->postlist_end(term)) return *it;
             return std::nullopt;
         } catch (const Xapian::DatabaseModifiedError&) {
-            committed_->reopen();
+            reopen_retrying(*committed_);
         }
     }
     throw std::runtime_error("index keeps changing under the dedupe reader");
@@ -930,7 +950,7 @@ void Archive::finish_ticket(Ticket& t) {
             r = xapian_guard(
                 [&]() -> Result<void> {
                     std::lock_guard plock(pending_mu_);
-                    committed_->reopen();
+                    reopen_retrying(*committed_);
                     for (std::uint64_t d : t.added) {
                         if (auto it = pending_keys_.find(d); it != pending_keys_.end()) {
                             pending_.erase(it->second);

@@ -39,8 +39,29 @@ namespace {
 // reports races that cannot happen (seen: the input filter's call of source.next() against the
 // source's destruction after the run). FilterCall tells it exactly what oneTBB guarantees, no
 // more (parallel filters are not ordered with each other); it is nothing in other builds.
+//
+// The start of a run: everything the caller did before parallel_pipeline (building the filter
+// chain: the closures the filters read their captures from) happens before every filter call.
+// A filter reads its closure before it could name a per-run address, so the run's start is one
+// address per process (runs of one process follow each other: one per source), released once the
+// chain is built and acquired first thing in every filter call: run_entered(). Releasing before
+// the chain was built let TSan see the closure's construction race with its first read on every
+// worker thread kept from an earlier run (`sync`'s second source; Pipeline.ManyRuns*).
+#ifdef MV_TSAN
+char g_run_start = 0;
+#endif
+void run_starts() {
+#ifdef MV_TSAN
+    __tsan_release(&g_run_start);
+#endif
+}
+void run_entered() {
+#ifdef MV_TSAN
+    __tsan_acquire(&g_run_start);
+#endif
+}
 struct PipelineSync {
-    char start = 0, end = 0;                   // before the run; after it
+    char end = 0;                                       // after the run
     char input = 0, dedupe = 0, store = 0, output = 0;  // the serial filters' calls
 };
 class FilterCall {
@@ -50,7 +71,6 @@ class FilterCall {
 #ifdef MV_TSAN
         sync_ = &sync;
         serial_ = serial;
-        __tsan_acquire(&sync.start);
         if (serial) __tsan_acquire(const_cast<char*>(serial));
         if (item) __tsan_acquire(const_cast<void*>(item));
 #endif
@@ -72,11 +92,6 @@ class FilterCall {
     const char* serial_ = nullptr;
 #endif
 };
-void pipeline_starts([[maybe_unused]] PipelineSync& sync) {
-#ifdef MV_TSAN
-    __tsan_release(&sync.start);
-#endif
-}
 void pipeline_ended([[maybe_unused]] PipelineSync& sync) {
 #ifdef MV_TSAN
     __tsan_acquire(&sync.end);
@@ -233,11 +248,10 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
     };
 
     PipelineSync sync;
-    pipeline_starts(sync);
-    tbb::parallel_pipeline(
-        options.max_in_flight,
+    auto chain =
         tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
                                       [&](tbb::flow_control& fc) -> Item* {
+                                          run_entered();
                                           FilterCall call(sync, &sync.input, nullptr);
                                           if (abort) {
                                               fc.stop();
@@ -274,12 +288,14 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                       }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                            [&](Item* item) {
+                                               run_entered();
                                                FilterCall call(sync, nullptr, item);
                                                hash(*item);
                                                return item;
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_in_order,
                                            [&](Item* item) {
+                                               run_entered();
                                                FilterCall call(sync, &sync.dedupe, item);
                                                if (item->raw.checkpoint_only || !item->rejected.empty()) return item;
                                                if (auto d = archive.find_duplicate(item->key)) {
@@ -292,6 +308,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                                            }) &
             tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                            [&](Item* item) {
+                                               run_entered();
                                                FilterCall call(sync, nullptr, item);
                                                parse(*item);
                                                return item;
@@ -300,6 +317,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
             tbb::make_filter<Item*, Item*>(
                 tbb::filter_mode::serial_in_order,
                 [&](Item* item) {
+                    run_entered();
                     FilterCall call(sync, &sync.store, item);
                     if (item->error || item->raw.checkpoint_only || !item->rejected.empty()) return item;
                     std::string meta = location_json(item->raw);
@@ -322,6 +340,7 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     return item;
                 }) &
             tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
+                run_entered();
                 FilterCall call(sync, &sync.output, item);
                 call.out = nullptr;  // freed here
                 std::unique_ptr<Item> owned(item);
@@ -376,7 +395,9 @@ Result<ImportSummary> run_pipeline(index::Archive& archive, Source& source, cons
                     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                     progress(summary, {source.expected_total(), source.expected_is_estimate()}, false);  // known once the source has listed
                 }
-            }));
+            });
+    run_starts();  // after the chain is built: see run_entered()
+    tbb::parallel_pipeline(options.max_in_flight, chain);
     pipeline_ended(sync);
 
     // Whatever got through is made durable, even after an error.

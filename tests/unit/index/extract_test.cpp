@@ -235,9 +235,10 @@ TEST(Isolation, SleepingExtractorTimesOutByWallClock) {
 }
 
 TEST(Isolation, MemoryLimitStopsAnAllocator) {
-    if (test::under_asan)
-        GTEST_SKIP() << "under ASan an allocation refused by RLIMIT_AS ends the helper in ASan's out-of-memory "
-                        "report (its operator new never throws std::bad_alloc), not in our 'memory limit' failure";
+    if (test::under_asan || test::under_tsan)
+        GTEST_SKIP() << "under ASan or TSan an allocation refused by RLIMIT_AS ends the helper in the sanitizer's "
+                        "out-of-memory report (its operator new never throws std::bad_alloc), not in our 'memory "
+                        "limit' failure";
     Limits l;
     l.max_memory = 64ull << 20;
     Extracted e = run_isolated(
