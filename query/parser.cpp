@@ -594,25 +594,6 @@ Result<Prepared> prepare(std::string_view q, unsigned max_expansion) {
 // So every stem term of the query searches both, as one term (OP_SYNONYM keeps the ranking
 // of a single term). QueryParser puts stems only under the boolean operators; phrases and
 // NEAR hold exact terms, which stay as they are.
-// The operators a query can be rebuilt with from its subqueries alone (no window, factor or
-// parameters of their own to carry over).
-bool is_plain_operator(Xapian::Query::op type) {
-    using Q = Xapian::Query;
-    switch (type) {
-        case Q::OP_AND:
-        case Q::OP_OR:
-        case Q::OP_AND_NOT:
-        case Q::OP_XOR:
-        case Q::OP_AND_MAYBE:
-        case Q::OP_FILTER:
-        case Q::OP_SYNONYM:
-        case Q::OP_MAX:
-            return true;
-        default:
-            return false;
-    }
-}
-
 bool has_stem_term(const Xapian::Query& q) {
     for (auto t = q.get_unique_terms_begin(); t != q.get_terms_end(); ++t)
         if (!(*t).empty() && (*t)[0] == 'Z') return true;

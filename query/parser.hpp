@@ -51,6 +51,25 @@ inline Xapian::Query match_all() { return Xapian::Query(std::string()); }
 // `db` expands wildcards.
 Result<Xapian::Query> parse_query(std::string_view text, const Xapian::Database& db, const ParseOptions& options);
 
+// The operators a query can be rebuilt with from its subqueries alone (no window, factor or
+// parameters of their own to carry over).
+inline bool is_plain_operator(Xapian::Query::op type) {
+    using Q = Xapian::Query;
+    switch (type) {
+        case Q::OP_AND:
+        case Q::OP_OR:
+        case Q::OP_AND_NOT:
+        case Q::OP_XOR:
+        case Q::OP_AND_MAYBE:
+        case Q::OP_FILTER:
+        case Q::OP_SYNONYM:
+        case Q::OP_MAX:
+            return true;
+        default:
+            return false;
+    }
+}
+
 using TermFreqs = std::map<std::string, Xapian::doccount, std::less<>>;
 
 struct ParsedQuery {

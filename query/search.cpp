@@ -120,24 +120,6 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
                 tf = double(db.get_termfreq(term));
             return MatchGuess{tf, tf, tf};
         }
-        case Q::OP_AND:
-        case Q::OP_OR:
-        case Q::OP_AND_NOT:
-        case Q::OP_XOR:
-        case Q::OP_AND_MAYBE:
-        case Q::OP_FILTER:
-        case Q::OP_SYNONYM:
-        case Q::OP_MAX:
-        case Q::OP_PHRASE:
-        case Q::OP_NEAR:
-        case Q::OP_SCALE_WEIGHT:
-            for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
-                auto g = guess_matches(db, q.get_subquery(i), known);
-                if (!g) return std::nullopt;
-                subs.push_back(*g);
-            }
-            if (subs.empty()) return MatchGuess{};
-            break;
         case Q::LEAF_POSTING_SOURCE: {
             // A date: range in memory knows its documents (query/date_order.cpp); Xapian 1.4
             // gives no access to a query's source but through its description.
@@ -149,7 +131,15 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
             return MatchGuess{docs, docs, docs};
         }
         default:
-            return std::nullopt;  // wildcards, value ranges, other posting sources
+            if (!is_plain_operator(type) && type != Q::OP_PHRASE && type != Q::OP_NEAR && type != Q::OP_SCALE_WEIGHT)
+                return std::nullopt;  // wildcards, value ranges, other posting sources
+            for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
+                auto g = guess_matches(db, q.get_subquery(i), known);
+                if (!g) return std::nullopt;
+                subs.push_back(*g);
+            }
+            if (subs.empty()) return MatchGuess{};
+            break;
     }
     if (n <= 0) return MatchGuess{};
     MatchGuess g = subs.front();
