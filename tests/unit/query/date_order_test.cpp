@@ -124,14 +124,7 @@ TEST_F(DateOrderTest, EveryDateRangeMatchesExactlyItsDocuments) {
     std::sort(dates.begin(), dates.end());
     dates.erase(std::unique(dates.begin(), dates.end()), dates.end());
     ASSERT_GT(dates.size(), 8u);
-    auto ids_of = [&](const Xapian::Query& q) {
-        Xapian::Enquire e(db);
-        e.set_query(q);
-        Set out;
-        auto m = e.get_mset(0, db.get_doccount());
-        for (auto it = m.begin(); it != m.end(); ++it) out.insert(*it);
-        return out;
-    };
+    auto ids_of = [&](const Xapian::Query& q) { return test::matching_ids(db, q); };
     auto word = parse("kernel OR lunch OR report", db, options(true));
     ASSERT_TRUE(word);
     const Set word_ids = ids_of(word->query);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,16 @@
 #include "support/testutil.hpp"
 
 namespace mv::test {
+
+// Every document `q` matches in `db`, as docids.
+inline std::set<std::uint64_t> matching_ids(const Xapian::Database& db, const Xapian::Query& q) {
+    Xapian::Enquire e(db);
+    e.set_query(q);
+    std::set<std::uint64_t> out;
+    auto m = e.get_mset(0, db.get_doccount());
+    for (auto it = m.begin(); it != m.end(); ++it) out.insert(*it);
+    return out;
+}
 
 inline std::filesystem::path query_fixture_dir() { return data_dir() / "mail" / "query"; }
 

@@ -241,14 +241,7 @@ TEST_F(Golden, NotBesideWordsIsNoWalkOverEveryDocument) {
     Xapian::Database db = archive_->database();
     ParseOptions p;
     p.stemmer = "english";
-    auto ids = [&](const Xapian::Query& q) {
-        Xapian::Enquire e(db);
-        e.set_query(q);
-        Set out;
-        auto m = e.get_mset(0, db.get_doccount());
-        for (auto it = m.begin(); it != m.end(); ++it) out.insert(*it);
-        return out;
-    };
+    auto ids = [&](const Xapian::Query& q) { return test::matching_ids(db, q); };
     for (std::pair<const char*, const char*> c : {std::pair{"kernel NOT panic", "panic"},
                                                  {"report NOT subject:lunch", "subject:lunch"},
                                                  {"(kernel OR lunch) NOT (panic OR zzabsent)", "panic OR zzabsent"},
