@@ -156,6 +156,10 @@ Result<ReindexSummary> reindex(const fs::path& dir, const std::function<void(std
             }
         }
         if (auto c = out.commit(); !c) return fail(c.error());
+        // In the staging archive: a crash here leaves the old index in use and reindex.tmp
+        // for the next writer to remove, as any crash before the install below.
+        if (summary.documents >= k_reindex_compact_at)
+            if (auto c = out.compact(); !c) summary.compact_error = c.error().message;
     }
     // Install: the staged generation moves beside the current one (unused until named), then
     // CURRENT names it in one atomic step.

@@ -25,6 +25,8 @@ void register_admin(CLI::App& app, Context& ctx) {
                           << r->damaged << " damaged originals skipped"
                           << (r->merged ? ", " + std::to_string(r->merged) + " stored twice merged" : "")
                           << (r->renumbered ? ", " + std::to_string(r->renumbered) + " given a new docno" : "") << "\n";
+            if (!r->compact_error.empty())
+                std::cerr << "mailvault: " << r->compact_error << " (the rebuilt index is installed uncompacted)\n";
             // What could not be rebuilt, by docno, on stdout (always, also with --quiet).
             for (const auto& [docno, why] : r->damaged_docnos)
                 std::cout << "not rebuilt " << docno << ": original damaged (" << why << ")\n";
