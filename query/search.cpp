@@ -448,27 +448,59 @@ std::vector<std::string> flags_of(const index::DocData& d) {
 }
 
 std::string hit_json(const Hit& h) {
-    nlohmann::ordered_json j;
-    j["docno"] = h.docno;
-    j["date"] = iso_date(h.data.date);
-    j["from"] = h.data.from;
-    j["to"] = h.data.to;
-    j["subject"] = h.data.subject;
-    j["mailboxes"] = mailboxes_of(h.data);
-    j["folders"] = folders_of(h.data);
-    j["size"] = h.data.size;
-    auto atts = nlohmann::ordered_json::array();
-    for (const auto& a : h.data.attachments) atts.push_back(a.filename);
-    j["attachments"] = std::move(atts);
-    j["title"] = h.title;
-    j["link"] = h.link;
-    j["cc"] = h.data.cc;
-    j["message_id"] = h.data.message_id;
-    j["thread"] = thread_id(h.docno, h.data);
-    j["flags"] = flags_of(h.data);
-    j["broken"] = h.data.broken;
-    if (auto removed = removed_json(h.data); !removed.empty()) j["removed"] = std::move(removed);
-    return index::json_text(j);
+    // Written field by field, the bytes an nlohmann object of these keys dumps (json_text):
+    // building that object cost a tenth of an uncached web search (tests: HitJson.*).
+    std::string out;
+    out.reserve(640);
+    auto str = [&](std::string_view s) { index::append_json_string(s, out); };
+    auto strs = [&](const std::vector<std::string>& v) {
+        out += '[';
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (i) out += ',';
+            str(v[i]);
+        }
+        out += ']';
+    };
+    out += "{\"docno\":";
+    out += std::to_string(h.docno);
+    out += ",\"date\":";
+    str(iso_date(h.data.date));
+    out += ",\"from\":";
+    str(h.data.from);
+    out += ",\"to\":";
+    strs(h.data.to);
+    out += ",\"subject\":";
+    str(h.data.subject);
+    out += ",\"mailboxes\":";
+    strs(mailboxes_of(h.data));
+    out += ",\"folders\":";
+    strs(folders_of(h.data));
+    out += ",\"size\":";
+    out += std::to_string(h.data.size);
+    out += ",\"attachments\":[";
+    for (std::size_t i = 0; i < h.data.attachments.size(); ++i) {
+        if (i) out += ',';
+        str(h.data.attachments[i].filename);
+    }
+    out += "],\"title\":";
+    str(h.title);
+    out += ",\"link\":";
+    str(h.link);
+    out += ",\"cc\":";
+    strs(h.data.cc);
+    out += ",\"message_id\":";
+    str(h.data.message_id);
+    out += ",\"thread\":";
+    str(thread_id(h.docno, h.data));
+    out += ",\"flags\":";
+    strs(flags_of(h.data));
+    out += h.data.broken ? ",\"broken\":true" : ",\"broken\":false";
+    if (auto removed = removed_json(h.data); !removed.empty()) {
+        out += ",\"removed\":";
+        index::append_json_text(removed, out);
+    }
+    out += '}';
+    return out;
 }
 
 std::string for_terminal(std::string_view s) {

@@ -6,12 +6,11 @@
 
 namespace mv::index {
 
-namespace {
-
-void append_string(const std::string& s, std::string& out) {
+void append_json_string(std::string_view s, std::string& out) {
     if (!simdjson::validate_utf8(s.data(), s.size())) {
         // Invalid UTF-8: nlohmann's replacement rules, exactly.
-        out += nlohmann::ordered_json(s).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        out += nlohmann::ordered_json(std::string(s)).dump(-1, ' ', false,
+                                                          nlohmann::ordered_json::error_handler_t::replace);
         return;
     }
     static constexpr char k_hex[] = "0123456789abcdef";
@@ -20,7 +19,7 @@ void append_string(const std::string& s, std::string& out) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s, run, i - run);
+        out.append(s.data() + run, i - run);
         run = i + 1;
         switch (c) {
             case '"': out += "\\\""; break;
@@ -36,9 +35,11 @@ void append_string(const std::string& s, std::string& out) {
                 out += k_hex[c & 0xF];
         }
     }
-    out.append(s, run, s.size() - run);
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
+
+namespace {
 
 template <typename T>
 void append_integer(T v, std::string& out) {
@@ -58,7 +59,7 @@ void append_json_text(const nlohmann::ordered_json& j, std::string& out) {
             for (const auto& [k, v] : j.items()) {
                 if (!first) out += ',';
                 first = false;
-                append_string(k, out);
+                append_json_string(k, out);
                 out += ':';
                 append_json_text(v, out);
             }
@@ -77,7 +78,7 @@ void append_json_text(const nlohmann::ordered_json& j, std::string& out) {
             return;
         }
         case V::string:
-            append_string(j.get_ref<const std::string&>(), out);
+            append_json_string(j.get_ref<const std::string&>(), out);
             return;
         case V::boolean:
             out += j.get<bool>() ? "true" : "false";

@@ -8,10 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace mv::index {
 
 void append_json_text(const nlohmann::ordered_json& j, std::string& out);
 std::string json_text(const nlohmann::ordered_json& j);
+// One JSON string (quotes included), as append_json_text writes a string value.
+void append_json_string(std::string_view s, std::string& out);
 
 }  // namespace mv::index
