@@ -76,6 +76,48 @@ std::vector<Xapian::docid> all_ids(const Xapian::Database& db, const Xapian::Que
     return ids_of(e.get_mset(0, std::max<Xapian::doccount>(db.get_doccount(), 1)));
 }
 
+// The terms of a query that is nothing but terms joined by OR or SYNONYM (a free word, from:x,
+// one stem and its word): its matches are the union of their posting lists. nullopt otherwise.
+std::optional<std::vector<std::string>> union_terms(const Xapian::Query& q) {
+    using Q = Xapian::Query;
+    std::vector<std::string> terms;
+    auto walk = [&](auto&& self, const Q& sub) -> bool {
+        const auto type = sub.get_type();
+        if (type == Q::LEAF_TERM) {
+            const std::string term = *sub.get_terms_begin();
+            if (term.empty()) return false;
+            terms.push_back(term);
+            return true;
+        }
+        if (type != Q::OP_OR && type != Q::OP_SYNONYM) return false;
+        for (std::size_t i = 0; i < sub.get_num_subqueries(); ++i)
+            if (!self(self, sub.get_subquery(i))) return false;
+        return true;
+    };
+    if (!walk(walk, q) || terms.empty()) return std::nullopt;
+    return terms;
+}
+
+// Every document of the union of `terms`' posting lists, read directly (about 15 ns a posting
+// against 50-110 ns a match through Xapian's matcher), each once.
+std::vector<Xapian::docid> union_of_postings(const Xapian::Database& db, const std::vector<std::string>& terms) {
+    std::vector<Xapian::docid> ids;
+    if (terms.size() == 1) {
+        for (auto it = db.postlist_begin(terms.front()); it != db.postlist_end(terms.front()); ++it) ids.push_back(*it);
+        return ids;
+    }
+    std::vector<std::uint64_t> seen(std::size_t(db.get_lastdocid()) / 64 + 1, 0);
+    for (const auto& t : terms)
+        for (auto it = db.postlist_begin(t); it != db.postlist_end(t); ++it) {
+            const Xapian::docid id = *it;
+            std::uint64_t& word = seen[id / 64];
+            const std::uint64_t bit = std::uint64_t(1) << (id % 64);
+            if (!(word & bit)) ids.push_back(id);
+            word |= bit;
+        }
+    return ids;
+}
+
 // `ids` [first, first+count) in date order as Xapian sorts by value: newest first with ties
 // by docid descending, oldest first with ties ascending; no date sorts as the oldest.
 std::vector<Xapian::docid> page_by_date(std::vector<Xapian::docid> ids, const DateOrder& order, bool newest,
@@ -183,6 +225,25 @@ SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
     const bool ordered_in_memory = in_memory && sort != Sort::relevance && count > 0;
     // The number of matches, estimated and bounded, from the terms' document counts in memory
     // (nothing read when the parser looked them up), else from Xapian.
+    if (ordered_in_memory && collect_up_to > 0) {
+        // A query of terms only, with few postings: its posting lists read directly, every match
+        // ordered in memory. Windows at the sorting end cost more where the matches lie away
+        // from it (from:ralf on the bulk archive: 8,340 postings, mostly 2003-2011, three
+        // windows that find nothing, then every match: 1.0 ms in-process, this 0.3 ms).
+        if (auto terms = union_terms(q)) {
+            double postings = 0;
+            for (const auto& t : *terms) {
+                auto it = known ? known->find(t) : TermFreqs::const_iterator{};
+                postings += known && it != known->end() ? double(it->second) : double(db.get_termfreq(t));
+            }
+            if (postings <= 5.0 * double(collect_up_to)) {
+                auto ids = union_of_postings(db, *terms);
+                if (exact) *exact = true;
+                const auto n = static_cast<Xapian::doccount>(ids.size());
+                return SortedMatches{page_by_date(std::move(ids), *DateOrder::of(db), sort == Sort::newest, first, count), n};
+            }
+        }
+    }
     std::optional<MatchGuess> guess;
     if (ordered_in_memory) guess = guess_matches(db, q, known);
     Xapian::Enquire counting(db);

@@ -33,7 +33,9 @@ struct SortedMatches {
     Xapian::doccount estimate = 0;
 };
 // In memory, up to `collect_up_to` estimated matches are all collected and ordered at once
-// (cheaper than a window there; tests pass 0 to force windows on a small archive).
+// (cheaper than a window there; tests pass 0 to force windows on a small archive), and a query
+// of terms only (joined by OR/SYNONYM) with at most 5 x `collect_up_to` postings in all is
+// answered from its posting lists, read directly.
 inline constexpr Xapian::doccount k_collect_up_to = 4000;
 // In memory the number of matches is estimated from the terms' document counts (`known`, from
 // ParsedQuery::term_freqs, else looked up) instead of asking Xapian, which opens every term's

@@ -111,6 +111,32 @@ TEST_F(DateOrderTest, ForcedWindowsGiveTheOrderOfCollectingEveryMatch) {
     }
 }
 
+// A query of terms only (a word with its stem, a field, OR of words) is answered from its
+// posting lists read directly: the same pages and exact totals as Xapian's sort by value.
+TEST_F(DateOrderTest, QueriesOfTermsOnlyGiveTheOrderOfAFullSort) {
+    Xapian::Database db = archive_->database();
+    for (Sort sort : {Sort::newest, Sort::oldest}) {
+        for (const char* q : {"kernel", "runs", "from:alice", "kernel OR lunch", "mailbox:bob@example.org",
+                              "from:alice OR subject:lunch", "müller", "zzabsent OR kernel"}) {
+            auto parsed = parse(q, db, options(true));
+            ASSERT_TRUE(parsed) << q;
+            bool exact_xapian = false, exact_postings = false;
+            const auto want = sorted_matches(db, parsed->query, parsed->date, sort, 0, 1000, 0, &exact_xapian, false);
+            const auto got = sorted_matches(db, parsed->query, parsed->date, sort, 0, 1000, 0, &exact_postings, true,
+                                            k_collect_up_to, &parsed->term_freqs);
+            ASSERT_FALSE(want.ids.empty()) << q;
+            EXPECT_EQ(got.ids, want.ids) << q;
+            EXPECT_TRUE(exact_postings) << q;
+            EXPECT_EQ(got.estimate, want.ids.size()) << q;
+            for (Xapian::doccount off = 0; off < want.ids.size(); ++off) {
+                const auto one = sorted_matches(db, parsed->query, parsed->date, sort, off, 1, 0, nullptr, true);
+                ASSERT_EQ(one.ids.size(), 1u) << q << " offset " << off;
+                EXPECT_EQ(one.ids[0], want.ids[off]) << q << " offset " << off;
+            }
+        }
+    }
+}
+
 // Every [lo, hi] between two document dates, through range() (a FILTER, as date: queries) and
 // matches() (the collector of newest/oldest pages), alone and with a word: exactly the
 // documents dated in it. Ranges of one or two documents take the sparse walk (a sorted docid
