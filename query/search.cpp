@@ -172,9 +172,26 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
             const double docs = double(std::strtoull(d.c_str() + at + tag.size(), nullptr, 10));
             return MatchGuess{docs, docs, docs};
         }
+        case Q::OP_WILDCARD: {
+            // Every term that begins with the pattern, as Xapian expands it (beyond its limit it
+            // keeps the most frequent: the bounds still hold, the estimate is a little high).
+            // Xapian 1.4 gives the pattern only in the description: "Query(WILDCARD OR Fpat)".
+            const std::string d = q.get_description();
+            const std::string head = "Query(WILDCARD ";
+            const auto space = d.starts_with(head) ? d.find(' ', head.size()) : std::string::npos;
+            if (space == std::string::npos || d.back() != ')') return std::nullopt;
+            const std::string pattern = d.substr(space + 1, d.size() - space - 2);
+            if (pattern.empty()) return std::nullopt;
+            for (auto it = db.allterms_begin(pattern); it != db.allterms_end(pattern); ++it) {
+                const double tf = double(it.get_termfreq());
+                subs.push_back(MatchGuess{tf, tf, tf});
+            }
+            if (subs.empty()) return MatchGuess{};
+            break;
+        }
         default:
             if (!is_plain_operator(type) && type != Q::OP_PHRASE && type != Q::OP_NEAR && type != Q::OP_SCALE_WEIGHT)
-                return std::nullopt;  // wildcards, value ranges, other posting sources
+                return std::nullopt;  // value ranges, other posting sources
             for (std::size_t i = 0; i < q.get_num_subqueries(); ++i) {
                 auto g = guess_matches(db, q.get_subquery(i), known);
                 if (!g) return std::nullopt;
@@ -190,7 +207,8 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
         switch (type) {
             case Q::OP_OR:
             case Q::OP_SYNONYM:
-            case Q::OP_MAX:  // either: independent, at least the larger, at most both
+            case Q::OP_MAX:
+            case Q::OP_WILDCARD:  // either: independent, at least the larger, at most both
                 g = {g.estimate + s.estimate - g.estimate * s.estimate / n, std::max(g.lower, s.lower),
                      std::min(n, g.upper + s.upper)};
                 break;
