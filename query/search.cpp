@@ -76,6 +76,13 @@ std::vector<Xapian::docid> all_ids(const Xapian::Database& db, const Xapian::Que
     return ids_of(e.get_mset(0, std::max<Xapian::doccount>(db.get_doccount(), 1)));
 }
 
+// The number of documents of `term`: from the parser's look-ups (`known`) if it made one.
+double term_freq(const Xapian::Database& db, const TermFreqs* known, const std::string& term) {
+    if (known)
+        if (auto it = known->find(term); it != known->end()) return double(it->second);
+    return double(db.get_termfreq(term));
+}
+
 // The terms of a query that is nothing but terms joined by OR or SYNONYM (a free word, from:x,
 // one stem and its word): its matches are the union of their posting lists. nullopt otherwise.
 std::optional<std::vector<std::string>> union_terms(const Xapian::Query& q) {
@@ -155,11 +162,7 @@ std::optional<MatchGuess> guess_matches(const Xapian::Database& db, const Xapian
         case Q::LEAF_TERM: {
             const std::string term = *q.get_terms_begin();
             if (term.empty()) return MatchGuess{n, n, n};
-            double tf = 0;
-            if (auto it = known ? known->find(term) : TermFreqs::const_iterator{}; known && it != known->end())
-                tf = double(it->second);
-            else
-                tf = double(db.get_termfreq(term));
+            const double tf = term_freq(db, known, term);
             return MatchGuess{tf, tf, tf};
         }
         case Q::LEAF_POSTING_SOURCE: {
@@ -241,8 +244,6 @@ SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
     // common word, 11-28 ms for `kernel` on the bulk archive instead of 0.3 ms.
     const double need = double(first) + double(count);
     const bool ordered_in_memory = in_memory && sort != Sort::relevance && count > 0;
-    // The number of matches, estimated and bounded, from the terms' document counts in memory
-    // (nothing read when the parser looked them up), else from Xapian.
     if (ordered_in_memory && collect_up_to > 0) {
         // A query of terms only, with few postings: its posting lists read directly, every match
         // ordered in memory. Windows at the sorting end cost more where the matches lie away
@@ -250,10 +251,7 @@ SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
         // windows that find nothing, then every match: 1.0 ms in-process, this 0.3 ms).
         if (auto terms = union_terms(q)) {
             double postings = 0;
-            for (const auto& t : *terms) {
-                auto it = known ? known->find(t) : TermFreqs::const_iterator{};
-                postings += known && it != known->end() ? double(it->second) : double(db.get_termfreq(t));
-            }
+            for (const auto& t : *terms) postings += term_freq(db, known, t);
             if (postings <= 5.0 * double(collect_up_to)) {
                 auto ids = union_of_postings(db, *terms);
                 if (exact) *exact = true;
@@ -262,6 +260,8 @@ SortedMatches sorted_matches(const Xapian::Database& db, const Xapian::Query& q,
             }
         }
     }
+    // The number of matches, estimated and bounded, from the terms' document counts in memory
+    // (nothing read when the parser looked them up), else from Xapian.
     std::optional<MatchGuess> guess;
     if (ordered_in_memory) guess = guess_matches(db, q, known);
     Xapian::Enquire counting(db);
