@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "index/schema.hpp"
 
@@ -172,27 +174,21 @@ std::map<std::string, CacheEntry> g_cache;  // by the database's UUID(s)
 std::uint64_t g_clock = 0;
 constexpr std::size_t k_cache_entries = 8;  // databases kept (shard sets of old generations go)
 
+bool by_date_then_id(const DateOrder::Entry& a, const DateOrder::Entry& b) {
+    return a.date < b.date || (a.date == b.date && a.id < b.id);
+}
+
 }  // namespace
 
-std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
-    const std::string uuid = db.get_uuid();
-    const Xapian::doccount count = db.get_doccount();
-    const Xapian::docid last = db.get_lastdocid();
-    if (!uuid.empty()) {
-        std::lock_guard lock(g_mu);
-        auto it = g_cache.find(uuid);
-        if (it != g_cache.end() && it->second.count == count && it->second.last == last) {
-            it->second.used = ++g_clock;
-            return it->second.order;
-        }
-    }
+std::shared_ptr<const DateOrder> DateOrder::build(const Xapian::Database& db) {
     auto order = std::make_shared<DateOrder>();
-    order->shard_uuids_ = split_uuids(uuid);
+    const Xapian::docid last = db.get_lastdocid();
+    order->shard_uuids_ = split_uuids(db.get_uuid());
     const auto n = static_cast<Xapian::docid>(order->shard_uuids_.size());
     order->shard_dates_.resize(n);
     for (Xapian::docid s = 0; s < n; ++s)
         order->shard_dates_[s].assign(last / n + 1, std::numeric_limits<double>::quiet_NaN());
-    order->by_date_.reserve(count);
+    order->by_date_.reserve(db.get_doccount());
     for (auto v = db.valuestream_begin(schema::k_slot_date); v != db.valuestream_end(schema::k_slot_date); ++v) {
         const Xapian::docid g = v.get_docid();
         const double d = Xapian::sortable_unserialise(*v);
@@ -206,12 +202,80 @@ std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
             if (!std::isnan(d)) sorted.push_back(d);
         std::sort(sorted.begin(), sorted.end());
     }
-    std::sort(order->by_date_.begin(), order->by_date_.end(), [](const Entry& a, const Entry& b) {
-        return a.date < b.date || (a.date == b.date && a.id < b.id);
-    });
+    std::sort(order->by_date_.begin(), order->by_date_.end(), by_date_then_id);
+    return order;
+}
+
+std::shared_ptr<const DateOrder> DateOrder::grown(const Xapian::Database& db, Xapian::doccount base_count,
+                                                  Xapian::docid base_last) const {
+    // Documents after base_last: all the new ones, unless some of the base's went (then a
+    // count of the base's that are left would differ, and the order is built anew).
+    Xapian::doccount added = 0;
+    auto p = db.postlist_begin(std::string());
+    const auto past = db.postlist_end(std::string());
+    if (p != past) p.skip_to(base_last + 1);
+    for (; p != past; ++p) ++added;
+    if (base_count + added != db.get_doccount()) return nullptr;
+    std::vector<Entry> fresh;
+    fresh.reserve(added);
+    auto v = db.valuestream_begin(schema::k_slot_date);
+    const auto end = db.valuestream_end(schema::k_slot_date);
+    if (v != end) v.skip_to(base_last + 1);
+    for (; v != end; ++v) fresh.push_back({Xapian::sortable_unserialise(*v), v.get_docid()});
+    auto order = std::make_shared<DateOrder>();
+    order->shard_uuids_ = shard_uuids_;
+    const auto n = static_cast<Xapian::docid>(shard_uuids_.size());
+    const Xapian::docid last = db.get_lastdocid();
+    order->shard_dates_ = shard_dates_;
+    for (auto& dates : order->shard_dates_) dates.resize(last / n + 1, std::numeric_limits<double>::quiet_NaN());
+    order->shard_sorted_ = shard_sorted_;
+    std::vector<std::vector<double>> added_dates(n);
+    for (const Entry& e : fresh) {
+        order->shard_dates_[(e.id - 1) % n][(e.id - 1) / n] = e.date;
+        added_dates[(e.id - 1) % n].push_back(e.date);
+    }
+    for (Xapian::docid s = 0; s < n; ++s) {
+        auto& sorted = order->shard_sorted_[s];
+        std::sort(added_dates[s].begin(), added_dates[s].end());
+        const auto middle = sorted.insert(sorted.end(), added_dates[s].begin(), added_dates[s].end());
+        std::inplace_merge(sorted.begin(), middle, sorted.end());
+    }
+    std::sort(fresh.begin(), fresh.end(), by_date_then_id);
+    order->by_date_.reserve(by_date_.size() + fresh.size());
+    std::merge(by_date_.begin(), by_date_.end(), fresh.begin(), fresh.end(), std::back_inserter(order->by_date_),
+               by_date_then_id);
+    return order;
+}
+
+std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
+    const std::string uuid = db.get_uuid();
+    const Xapian::doccount count = db.get_doccount();
+    const Xapian::docid last = db.get_lastdocid();
+    std::shared_ptr<const DateOrder> base;
+    Xapian::doccount base_count = 0;
+    Xapian::docid base_last = 0;
     if (!uuid.empty()) {
         std::lock_guard lock(g_mu);
-        g_cache[uuid] = CacheEntry{count, last, order, ++g_clock};
+        auto it = g_cache.find(uuid);
+        if (it != g_cache.end()) {
+            if (it->second.count == count && it->second.last == last) {
+                it->second.used = ++g_clock;
+                return it->second.order;
+            }
+            if (it->second.last < last && it->second.count <= count)
+                std::tie(base, base_count, base_last) = std::tie(it->second.order, it->second.count, it->second.last);
+        }
+    }
+    // Mail added to the same shards (sync, import): the order of before, with the new documents
+    // merged in (a commit of 50 messages to the 83k-message bulk archive: ~0.5 ms instead of a
+    // 9 ms rebuild that held up the request that met it).
+    std::shared_ptr<const DateOrder> order;
+    if (base) order = base->grown(db, base_count, base_last);
+    if (!order) order = build(db);
+    if (!uuid.empty()) {
+        std::lock_guard lock(g_mu);
+        auto& entry = g_cache[uuid];
+        if (entry.last <= last) entry = CacheEntry{count, last, order, ++g_clock};  // not over a newer one
         while (g_cache.size() > k_cache_entries) {
             auto oldest = std::min_element(g_cache.begin(), g_cache.end(),
                                            [](const auto& a, const auto& b) { return a.second.used < b.second.used; });

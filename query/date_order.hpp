@@ -22,7 +22,11 @@ class DateOrder : public std::enable_shared_from_this<DateOrder> {
   public:
     // The order of `db` (one shard or all shards searched together), from a small process-wide
     // cache keyed by the database's UUIDs, document count and last docid.
+    // A state that only adds documents to a cached one's shards (sync, import) extends that
+    // order; any other (documents removed, new shards) builds the order anew.
     static std::shared_ptr<const DateOrder> of(const Xapian::Database& db);
+    // The order of `db` read in full, not cached (what `of` must always equal).
+    static std::shared_ptr<const DateOrder> build(const Xapian::Database& db);
 
     // Documents with a date.
     std::size_t size() const { return by_date_.size(); }
@@ -58,6 +62,10 @@ class DateOrder : public std::enable_shared_from_this<DateOrder> {
     std::vector<std::string> shard_uuids_;  // the database's shards, in docid interleaving order
     std::vector<std::vector<double>> shard_dates_;  // per shard, by its own docid - 1 (NaN: none)
     std::vector<std::vector<double>> shard_sorted_;  // per shard, its dates sorted (no NaN): counts
+    // This order (of `db` when it had base_count documents, the last base_last) with the
+    // documents after base_last merged in; nullptr when some of the base's documents went.
+    std::shared_ptr<const DateOrder> grown(const Xapian::Database& db, Xapian::doccount base_count,
+                                           Xapian::docid base_last) const;
     std::pair<std::size_t, std::size_t> span(std::optional<double> lo, std::optional<double> hi) const;
     friend class DateRangeSource;
 };
