@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <vector>
 
 #include "index/document/builder.hpp"
@@ -664,6 +665,13 @@ Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Databas
 }
 
 Xapian::Query without_absent_terms(const Xapian::Query& q, const Xapian::Database& db, TermFreqs& freqs) {
+    // Looked up in the order of the index's B-tree: a term next to the one before is mostly in
+    // a block the table's cursor holds already (query order alternates prefixes, T C ZS S ZB B
+    // XA..., and read two 8 KB blocks a term and shard: for `cobalt`, 40 of a search's 117).
+    std::set<std::string> terms;
+    for (auto t = q.get_unique_terms_begin(); t != q.get_unique_terms_end(); ++t)
+        if (!(*t).empty() && !freqs.contains(*t)) terms.insert(*t);
+    for (const auto& t : terms) freqs[t] = db.get_termfreq(t);
     bool changed = false;
     return without_absent_terms(q, db, freqs, changed);
 }
