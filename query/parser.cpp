@@ -706,6 +706,24 @@ Xapian::Query without_pure_nots(const Xapian::Query& q) {
     return Q(Q::OP_AND_NOT, positive, negative);
 }
 
+// `(a AND_NOT b) FILTER f` as `(a FILTER f) AND_NOT b`: the same matches and weights (neither
+// a filter nor the excluded side weighs), but Xapian joins a's words and f into one AND, which
+// steps through its rarest list and checks f, a date range in memory, before the costly ones;
+// a FILTER outside an AND_NOT was checked only after a's whole AND (the combination query
+// `from:ralf patch date:2003..2006 NOT subject:git`: every one of from:ralf's 8,340 documents
+// went through the 6 posting lists of `patch` before its date was looked at).
+Xapian::Query with_filters_inside(const Xapian::Query& q) {
+    using Q = Xapian::Query;
+    if (q.get_type() != Q::OP_FILTER || q.get_num_subqueries() < 2) return q;
+    const Q left = q.get_subquery(0);
+    if (left.get_type() != Q::OP_AND_NOT || left.get_num_subqueries() < 2) return q;
+    std::vector<Q> filtered{left.get_subquery(0)};
+    for (std::size_t i = 1; i < q.get_num_subqueries(); ++i) filtered.push_back(q.get_subquery(i));
+    std::vector<Q> parts{with_filters_inside(Q(Q::OP_FILTER, filtered.begin(), filtered.end()))};
+    for (std::size_t i = 1; i < left.get_num_subqueries(); ++i) parts.push_back(left.get_subquery(i));
+    return Q(Q::OP_AND_NOT, parts.begin(), parts.end());
+}
+
 }  // namespace
 
 Result<Range> parse_date_range(std::string_view value, std::int64_t now, DateZone zone) {
@@ -826,8 +844,8 @@ Result<ParsedQuery> parse(std::string_view text, const Xapian::Database& db, con
         struct Reset {
             ~Reset() { t_field_error = nullptr; }
         } reset;
-        out.query = without_absent_terms(without_pure_nots(with_exact_stems(qp.parse_query(prepared->text, flags))), db,
-                                         out.term_freqs);
+        const Xapian::Query parsed = qp.parse_query(prepared->text, flags);
+        out.query = without_absent_terms(with_filters_inside(without_pure_nots(with_exact_stems(parsed))), db, out.term_freqs);
         if (!field_problem.empty()) return fail(Error::Kind::usage, "bad query: " + field_problem);
         return out;
     } catch (const Xapian::QueryParserError& e) {
