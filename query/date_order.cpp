@@ -6,7 +6,6 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <tuple>
 
 #include "index/schema.hpp"
 
@@ -262,8 +261,11 @@ std::shared_ptr<const DateOrder> DateOrder::of(const Xapian::Database& db) {
                 it->second.used = ++g_clock;
                 return it->second.order;
             }
-            if (it->second.last < last && it->second.count <= count)
-                std::tie(base, base_count, base_last) = std::tie(it->second.order, it->second.count, it->second.last);
+            if (it->second.last < last && it->second.count <= count) {
+                base = it->second.order;
+                base_count = it->second.count;
+                base_last = it->second.last;
+            }
         }
     }
     // Mail added to the same shards (sync, import): the order of before, with the new documents

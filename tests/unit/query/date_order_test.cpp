@@ -349,7 +349,7 @@ TEST(DateOrderFollowsTheIndex, AGrownIndexExtendsItsOrderToWhatAFullReadGives) {
         }
         for (double lo : {0.0, 1.0e9, 1.5e9, 1.7e9})
             for (double hi : {1.2e9, 1.6e9, 2.0e9}) EXPECT_EQ(a.count(lo, hi), b.count(lo, hi)) << lo << ".." << hi;
-        // Per shard: a date range of the order matches the documents the full read says.
+        // A date range through each order's posting source matches the same documents.
         auto ids = [&](const DateOrder& o) {
             std::vector<Xapian::docid> v;
             Xapian::Enquire e(db);
