@@ -11,7 +11,11 @@
 // kill; from then on uniform over 0-90 % of the last finished run's length (a quiet machine
 // finishes runs sooner and would otherwise be killed too rarely). MV_KILL_SEED=N repeats a run; MV_KILL_ROUNDS=N changes the number of kills (default 20).
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <thread>
 #include <iostream>
 #include <random>
 
@@ -113,9 +117,11 @@ class KillRounds : public ::testing::Test {
             for (auto& d : distinct) EXPECT_TRUE(expected.count(d)) << "round " << round << ": not a server message: " << d;
             if (delete_after) {
                 auto present = server.present();
-                for (auto& d : expected)
-                    if (!present.count(d))
+                for (auto& d : expected) {
+                    if (!present.count(d)) {
                         EXPECT_TRUE(distinct.count(d)) << "round " << round << ": deleted on the server, not in the archive";
+                    }
+                }
             }
             std::cout << "[ kill9 " << source << " ] round " << round << ": " << (ms) << " ms, "
                       << (was_killed ? "killed" : "finished") << ", archive " << c.docs << "/"
@@ -158,14 +164,44 @@ class KillRounds : public ::testing::Test {
     TempDir tmp;
 };
 
-std::multiset<std::string> maildir_digests(const fs::path& dir) {
-    std::multiset<std::string> out;
-    for (const char* sub : {"cur", "new"}) {
+// What a Maildir holds, read while Dovecot may still be at work on it: a killed client's
+// session can still be moving mail from new/ to cur/ (its mailbox sync at login) when this
+// runs. A message renamed between the two directory listings must not look deleted (CI saw
+// 29 of 300 "deleted" after a kill at 79 ms, before any DELE could have been sent), so new/ is
+// listed before cur/ (renames only go that way), each message counts once by its unique base
+// name (the part before ':'), and a file that moved away before it was read is read in cur/.
+// A rename inside cur/ (a flag change) while it is listed may hide a file from that listing,
+// so the reading is repeated until two in a row agree.
+std::multiset<std::string> maildir_digests_once(const fs::path& dir) {
+    std::map<std::string, std::string> by_name;
+    for (const char* sub : {"new", "cur"}) {
         if (!fs::exists(dir / sub)) continue;
-        for (auto& e : fs::directory_iterator(dir / sub))
-            if (e.is_regular_file()) out.insert(sha_hex(read_file(e.path())));
+        std::error_code ec;
+        for (auto& e : fs::directory_iterator(dir / sub, ec)) {
+            auto name = e.path().filename().string();
+            auto base = name.substr(0, name.find(':'));
+            if (by_name.count(base)) continue;
+            std::ifstream in(e.path(), std::ios::binary);
+            if (!in) continue;  // moved to cur/ (listed next) or deleted
+            std::stringstream ss;
+            ss << in.rdbuf();
+            by_name[base] = sha_hex(ss.str());
+        }
     }
+    std::multiset<std::string> out;
+    for (auto& [name, digest] : by_name) out.insert(digest);
     return out;
+}
+
+std::multiset<std::string> maildir_digests(const fs::path& dir) {
+    auto last = maildir_digests_once(dir);
+    for (int i = 0; i < 40; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        auto now = maildir_digests_once(dir);
+        if (now == last) break;
+        last = std::move(now);
+    }
+    return last;
 }
 
 class DovecotKillRounds : public KillRounds {
