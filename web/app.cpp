@@ -10,6 +10,7 @@
 #include "index/util/json_text.hpp"
 #include "query/access.hpp"
 #include "query/facets.hpp"
+#include "query/block_cache.hpp"
 #include "query/result_cache.hpp"
 #include "query/html_part.hpp"
 #include "query/inspect.hpp"
@@ -174,16 +175,21 @@ const Xapian::Database& App::db(bool fresh) {
     // One database per worker thread, reopened per request: a commit of sync or import
     // shows up at the next request, and no request opens the shards anew. `fresh` opens
     // it again (after a compaction replaced the shards under it).
+    // The thread's index blocks are cached (query/block_cache.hpp); it moves to another
+    // state of the index only through blocks::reopen, or after blocks::forget.
     PerThreadDb& t = t_db;
+    query::blocks::enable_for_this_thread(config_.block_cache);
     if (fresh || t.generation != generation_ || !t.db) {
+        query::blocks::forget();
         t.db = archive_->database();
         t.generation = generation_;
         t.results.clear();
     } else {
         try {
             // false: definitely the same state as before, so the cached results still hold.
-            if (t.db->reopen()) t.results.clear();
+            if (query::blocks::reopen(*t.db)) t.results.clear();
         } catch (const Xapian::Error&) {
+            query::blocks::forget();
             t.db = archive_->database();
             t.results.clear();
         }

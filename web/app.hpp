@@ -29,6 +29,7 @@ struct AppConfig {
     LoginThrottle::Options throttle;
     ConnectConfig connect;  // the admin "Connect account" page (web/admin_connect.hpp)
     std::size_t result_cache = 64;  // search results kept per worker thread (query/result_cache.hpp); 0: none
+    std::size_t block_cache = 8u << 20;  // bytes of index blocks kept per worker thread (query/block_cache.hpp); 0: none
 };
 
 class App {

@@ -187,6 +187,7 @@ constexpr KnownKey k_known_keys[] = {
     {"serve", "idle_timeout", KeyType::string},
     {"serve", "per_ip_connections", KeyType::integer},
     {"serve", "result_cache", KeyType::integer},
+    {"serve", "block_cache", KeyType::integer},
     {"users.*", "password_hash", KeyType::string},
     {"users.*", "mailboxes", KeyType::list},
     {"users.*", "role", KeyType::string},
@@ -512,6 +513,9 @@ Result<Config> load_config(const std::filesystem::path& file) {
         c.serve_result_cache = (*s)["result_cache"].value_or(c.serve_result_cache);
         if (c.serve_result_cache < 0 || c.serve_result_cache > 100000)
             return fail(Error::Kind::usage, file.string() + ": serve.result_cache: use 0 to 100000");
+        c.serve_block_cache = (*s)["block_cache"].value_or(c.serve_block_cache);
+        if (c.serve_block_cache < 0 || c.serve_block_cache > 4096)
+            return fail(Error::Kind::usage, file.string() + ": serve.block_cache: use 0 to 4096 (MiB per worker thread)");
         if (c.serve_threads < 1 || c.serve_threads > 256)
             return fail(Error::Kind::usage, file.string() + ": serve.threads: use 1 to 256");
     }

@@ -60,6 +60,7 @@ struct Config {
     std::string serve_request_timeout = "10s";  // [serve] request_timeout: a request must arrive within
     std::string serve_idle_timeout = "30s";     // [serve] idle_timeout: a silent connection is closed
     long serve_result_cache = 64;               // [serve] result_cache: search results kept per worker thread (0: none)
+    long serve_block_cache = 8;                 // [serve] block_cache: MiB of index blocks kept per worker thread (0: none)
     long serve_per_ip_connections = 16;         // [serve] per_ip_connections
 
     const SourceConfig* source(const std::string& name) const;

@@ -42,6 +42,7 @@ int serve(Context& ctx, const std::string& listen_flag) {
         if (!*r) return report(make_error(Error::Kind::usage, "[serve]: " + r->error().message));
     ac.session_idle = *idle;
     ac.result_cache = static_cast<std::size_t>(c.serve_result_cache);
+    ac.block_cache = static_cast<std::size_t>(c.serve_block_cache) << 20;
     ac.session_max = *max;
     web::TlsFiles tls;
     if (!c.serve_cert.empty() || !c.serve_key.empty()) {

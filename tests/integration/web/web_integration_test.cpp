@@ -850,6 +850,56 @@ TEST_F(WebTest, NewMailShowsUpWithoutRestart) {
     EXPECT_EQ(nlohmann::json::parse(c.get("/api/search?q=*").body)["total"], 2);
 }
 
+// serve's worker thread keeps index blocks (query/block_cache.hpp, on by default): through a
+// dozen commits that each add mail to an index of a few thousand words (B-trees of several
+// levels, whose blocks glass reuses from one revision to the next), with searches between
+// them that fill the cache, every answer is the one of the state just committed — each
+// round's word found in its messages only, the totals right, the newest message's page there.
+TEST_F(WebTest, SearchesThroughTheBlockCacheFollowEveryCommit) {
+    TempDir d;
+    const auto archive = d / "archive";
+    constexpr int first = 600, per_round = 40, rounds = 12;
+    int next = 0;
+    // Messages with words of their own (v<n>, w<n % 97>) and the word of their round.
+    auto import = [&](int round, int count) {
+        const auto dir = d / ("in" + std::to_string(round));
+        for (int i = 0; i < count; ++i, ++next) {
+            std::string body = "round" + std::to_string(round) + "x shared";
+            for (int j = 0; j < 30; ++j) body += " v" + std::to_string(next * 31 + j) + " w" + std::to_string((next + j) % 97);
+            write_file(dir / (std::to_string(next) + ".eml"),
+                       "From: Carol <carol@example.com>\r\nTo: alice@example.com\r\nSubject: round " + std::to_string(round) +
+                           " number " + std::to_string(next) + "\r\nDate: Tue, 25 Apr 2023 10:02:11 +0000\r\nMessage-ID: <m" +
+                           std::to_string(next) + "@example.com>\r\n\r\n" + body + "\r\n");
+        }
+        ASSERT_EQ(run_mailvault({"--archive", archive.string(), "-q", "import", dir.string(), "--mailbox", "alice@example.com"}).exit_code, 0);
+    };
+    import(0, first);
+    web::AppConfig ac;
+    ac.archive_dir = archive;
+    ac.result_cache = 0;  // every request searches
+    ASSERT_GT(ac.block_cache, 0u) << "the block cache is on by default";
+    start(ac, {}, {}, 1);
+    Client c = client();
+    ASSERT_EQ(c.login("alice", "alice-pw").status, 303);
+    auto total = [&](const std::string& q) { return nlohmann::json::parse(c.get("/api/search?q=" + q + "&limit=5").body)["total"].get<int>(); };
+    EXPECT_EQ(total("*"), first);
+    for (int round = 1; round <= rounds; ++round) {
+        import(round, per_round);
+        const int all = first + round * per_round;
+        EXPECT_EQ(total("*"), all) << "round " << round;
+        EXPECT_EQ(total("shared"), all) << "round " << round;
+        for (int r = 0; r <= round; ++r) EXPECT_EQ(total("round" + std::to_string(r) + "x"), r == 0 ? first : per_round) << "round " << round << ", word of round " << r;
+        EXPECT_EQ(total("round" + std::to_string(round + 1) + "x"), 0) << "round " << round;
+        for (int w = 0; w < 97; w += 7) EXPECT_GT(total("w" + std::to_string(w)), 0) << "round " << round;
+        EXPECT_EQ(total("v" + std::to_string((next - 1) * 31)), 1) << "round " << round;
+        auto hits = nlohmann::json::parse(c.get("/api/search?q=v" + std::to_string((next - 1) * 31)).body)["hits"];
+        ASSERT_EQ(hits.size(), 1u);
+        Reply page = c.get("/api/m/" + std::to_string(hits[0]["docno"].get<std::uint64_t>()));
+        EXPECT_EQ(page.status, 200);
+        EXPECT_NE(page.body.find("number " + std::to_string(next - 1)), std::string::npos) << page.body;
+    }
+}
+
 // serve keeps recent results per worker thread (query/result_cache.hpp). With one thread every
 // request meets the same cache: a user never gets the cached results of another user's same
 // query, and the cached answer is the answer a new search gives.

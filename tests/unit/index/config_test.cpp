@@ -114,6 +114,21 @@ TEST(ConfigValidation, WrongTypesNameKeyAndFix) {
     EXPECT_EQ(ok->sync_deadline, "1h30m");
 }
 
+TEST(ConfigValidation, ServeCachesAreBounded) {
+    test::TempDir dir;
+    auto c = load_text(dir, "[serve]\nblock_cache = 32\nresult_cache = 10\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->serve_block_cache, 32);
+    EXPECT_EQ(c->serve_result_cache, 10);
+    auto defaults = load_text(dir, "[serve]\n");
+    ASSERT_TRUE(defaults) << defaults.error().message;
+    EXPECT_EQ(defaults->serve_block_cache, 8);
+    EXPECT_TRUE(load_text(dir, "[serve]\nblock_cache = 0\n"));
+    EXPECT_NE(error_of(dir, "[serve]\nblock_cache = -1\n").find("serve.block_cache: use 0 to 4096"), std::string::npos);
+    EXPECT_NE(error_of(dir, "[serve]\nblock_cache = 5000\n").find("serve.block_cache: use 0 to 4096"), std::string::npos);
+    EXPECT_NE(error_of(dir, "[serve]\nblock_cache = \"big\"\n").find("key 'block_cache' must be a whole number"), std::string::npos);
+}
+
 TEST(ConfigValidation, SecretInAGroupReadableFileIsRefused) {
     test::TempDir dir;
     const std::string text = "[[source]]\nname = \"a\"\ntype = \"imap\"\npassword = \"hunter2\"\n";
