@@ -19,15 +19,18 @@ namespace {
 using PreadFn = ssize_t (*)(int, void*, std::size_t, off_t);
 using CloseFn = int (*)(int);
 
+// Looked up when the program starts (close() must stay async-signal-safe: no dlsym in it);
+// a call before that, from another file's static initialisation, is the system call.
+const PreadFn g_next_pread = reinterpret_cast<PreadFn>(::dlsym(RTLD_NEXT, "pread"));
+const CloseFn g_next_close = reinterpret_cast<CloseFn>(::dlsym(RTLD_NEXT, "close"));
+
 ssize_t system_pread(int fd, void* buf, std::size_t n, off_t off) {
-    static const PreadFn next = reinterpret_cast<PreadFn>(::dlsym(RTLD_NEXT, "pread"));
-    if (next) return next(fd, buf, n, off);
+    if (g_next_pread) return g_next_pread(fd, buf, n, off);
     return static_cast<ssize_t>(::syscall(SYS_pread64, fd, buf, n, off));
 }
 
 int system_close(int fd) {
-    static const CloseFn next = reinterpret_cast<CloseFn>(::dlsym(RTLD_NEXT, "close"));
-    if (next) return next(fd);
+    if (g_next_close) return g_next_close(fd);
     return static_cast<int>(::syscall(SYS_close, fd));
 }
 

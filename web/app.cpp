@@ -256,6 +256,16 @@ std::optional<std::uint64_t> App::visible_docno(const User& user, const std::str
     return docno;
 }
 
+Result<std::string> App::original(std::uint64_t docno) {
+    try {
+        const Xapian::Document doc = db().get_document(static_cast<Xapian::docid>(docno));
+        return archive_->read_original(docno, doc);
+    } catch (const Xapian::Error&) {
+        // The index changed under the read, or a damaged shard: the archive says what is wrong.
+        return archive_->read_original(docno);
+    }
+}
+
 Response App::audit_unavailable(bool json) const {
     // Mail is read only when the read is on record: no audit log, no mail.
     if (json) return json_error(503, "the audit log cannot be written; try again later");
@@ -503,7 +513,7 @@ Response App::message_route(const Request& req, const Identity& id) {
     }
     query::AccessRule rule(id.user.mailboxes);
     const std::string n = std::to_string(*docno);
-    auto raw = archive_->read_original(*docno);
+    auto raw = original(*docno);
     if (!raw) return html_response(500, page({"Error"}, "<h1>The original cannot be read</h1>"));
 
     if (route == "raw" && seg.size() == 3) {
@@ -640,7 +650,7 @@ Response App::api_route(const Request& req, const Identity& id) {
             return json_error(404, "not found");
         }
         if (seg.size() == 4) {
-            auto raw = archive_->read_original(*docno);
+            auto raw = original(*docno);
             if (!raw) return json_error(500, "the original cannot be read");
             if (!audit("api_raw", id.user.name, req, {{"docno", *docno}})) return audit_unavailable(true);
             return download(std::move(*raw), std::to_string(*docno) + ".eml", "message/rfc822");

@@ -58,6 +58,9 @@ class App {
     // The docno of a path segment if it names a message `user` may see; nullopt otherwise
     // (missing, malformed and forbidden alike).
     std::optional<std::uint64_t> visible_docno(const User& user, const std::string& segment);
+    // The original of a visible docno, its location read through this thread's database (no
+    // database opened for it); Archive::read_original's own path when that fails.
+    Result<std::string> original(std::uint64_t docno);
 
     Response login_form(const Request& req, const std::string& error, int status);
     Response login_post(const Request& req);
