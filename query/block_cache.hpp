@@ -16,7 +16,8 @@
 // - A block belongs to an open file descriptor: its key is (descriptor, the descriptor's
 //   generation, block number). close() moves the descriptor's generation on, so a number the
 //   kernel hands out again never finds the blocks of the file it named before (a database
-//   opened for one document read and closed again, as Archive::document does).
+//   opened for one document read and closed again, as Archive::document does). (A dup2()
+//   onto a cached descriptor would not be seen; nothing in the process does that.)
 // - A block of a table is the same for as long as the thread's database stays at one
 //   revision (glass writes a new revision into free blocks; a reader at the old one reads the
 //   old ones, or is told DatabaseModifiedError). A block number of one revision may hold
