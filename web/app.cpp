@@ -256,9 +256,15 @@ std::optional<std::uint64_t> App::visible_docno(const User& user, const std::str
     return docno;
 }
 
+const Xapian::Database& App::db_as_checked() {
+    PerThreadDb& t = t_db;
+    if (!t.db || t.generation != generation_) return db();
+    return *t.db;
+}
+
 Result<std::string> App::original(std::uint64_t docno) {
     try {
-        const Xapian::Document doc = db().get_document(static_cast<Xapian::docid>(docno));
+        const Xapian::Document doc = db_as_checked().get_document(static_cast<Xapian::docid>(docno));
         return archive_->read_original(docno, doc);
     } catch (const Xapian::Error&) {
         // The index changed under the read, or a damaged shard: the archive says what is wrong.

@@ -47,6 +47,9 @@ class App {
     };
     App() = default;
     const Xapian::Database& db(bool fresh = false);
+    // This thread's database in the state the last db() left it (db() if it has none): what
+    // an access check of this request just read, without a second reopen before the read.
+    const Xapian::Database& db_as_checked();
     // search_visible through this thread's result cache (same answer as a new search).
     Result<query::SearchResult> search(const std::string& user, const std::string& text,
                                        const query::SearchOptions& options, const query::AccessRule& rule);
@@ -58,8 +61,9 @@ class App {
     // The docno of a path segment if it names a message `user` may see; nullopt otherwise
     // (missing, malformed and forbidden alike).
     std::optional<std::uint64_t> visible_docno(const User& user, const std::string& segment);
-    // The original of a visible docno, its location read through this thread's database (no
-    // database opened for it); Archive::read_original's own path when that fails.
+    // The original of a visible docno, its location read through this thread's database as
+    // the access check left it (no database opened for it); Archive::read_original's own path
+    // when that fails.
     Result<std::string> original(std::uint64_t docno);
 
     Response login_form(const Request& req, const std::string& error, int status);

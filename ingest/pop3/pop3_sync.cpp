@@ -46,10 +46,22 @@ void Pop3Source::fetch() {
         std::vector<unsigned> todo;
         std::map<unsigned, std::string> uidl_of;
         if (list) {
+            std::vector<std::string> archived_before;  // in a committed run, still on the server
             for (auto& [n, id] : *list) {
-                if (checkpoints_.count(checkpoint_key(account_.source, uidl_key(id))) || done.count(id)) continue;
+                if (checkpoints_.count(checkpoint_key(account_.source, uidl_key(id)))) {
+                    archived_before.push_back(id);
+                    continue;
+                }
+                if (done.count(id)) continue;
                 todo.push_back(n);
                 uidl_of[n] = id;
+            }
+            // With delete_after_archive these go too: a run stopped between its commit and its
+            // DELE (kill -9, a lost connection, the option turned on later) left them there,
+            // and no later run fetches them again to delete them then.
+            if (account_.delete_after_archive && !archived_before.empty()) {
+                std::lock_guard lk(mu_);
+                durable_.insert(archived_before.begin(), archived_before.end());
             }
             if (!listed) {
                 std::lock_guard lk(mu_);

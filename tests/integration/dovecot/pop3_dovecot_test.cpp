@@ -117,6 +117,42 @@ TEST_F(Pop3Test, DeleteAfterArchiveOnlyDurableMessages) {
     EXPECT_EQ(ar.normalized.size(), 10u);
 }
 
+// Mail archived by an earlier run but still on the server — that run stopped between its
+// commit and its DELE (kill -9, a lost connection), or delete_after_archive was turned on
+// later — is deleted by the next run with the option on; nothing that is not archived is.
+TEST_F(Pop3Test, DeleteAfterArchiveAlsoDeletesWhatEarlierRunsArchived) {
+    for (int i = 0; i < 6; ++i) server->deliver("bob", "INBOX", message("e" + std::to_string(i)));
+    auto c = server->source("p", "pop3", "bob");
+    MemoryArchive ar;
+    auto src = open_or_die(c, ar);
+    ASSERT_TRUE(src);
+    EXPECT_EQ(drive(*src, ar), 6u);
+    src.reset();
+    auto lines = ingest::check_pop3_source(c);
+    ASSERT_TRUE(lines);
+    EXPECT_NE(joined(*lines).find("folder INBOX: 6 messages"), std::string::npos) << joined(*lines);
+    for (int i = 0; i < 2; ++i) server->deliver("bob", "INBOX", message("n" + std::to_string(i)));
+    c.strings["delete_after_archive"] = "true";
+    DriveOptions o;
+    o.commit_every = 1;
+    o.stop_after = 1;  // one of the two new ones archived; the other stays for the next run
+    auto src2 = open_or_die(c, ar);
+    ASSERT_TRUE(src2);
+    EXPECT_EQ(drive(*src2, ar, o), 1u);
+    src2.reset();
+    lines = ingest::check_pop3_source(c);
+    ASSERT_TRUE(lines);
+    EXPECT_NE(joined(*lines).find("folder INBOX: 1 messages"), std::string::npos) << joined(*lines);
+    auto src3 = open_or_die(c, ar);
+    ASSERT_TRUE(src3);
+    EXPECT_EQ(drive(*src3, ar), 1u);
+    src3.reset();
+    lines = ingest::check_pop3_source(c);
+    EXPECT_NE(joined(*lines).find("folder INBOX: 0 messages"), std::string::npos) << joined(*lines);
+    EXPECT_EQ(ar.normalized.size(), 8u);
+    EXPECT_FALSE(ar.has_duplicates());
+}
+
 TEST_F(Pop3Test, ServerKilledMidDownloadLosesNothing) {
     constexpr int k_count = 150;
     std::string filler;
